@@ -1,0 +1,37 @@
+# Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+# Both create (or reuse) the virtual environment in .venv and install what they
+# need; a stamp file makes the second run fast.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check --quiet
+# The CPU build of torch lies on these machines' local disk; pinning it first
+# keeps pip from ever pulling a multi-GB CUDA build. Override on other machines:
+#   make test TORCH_SPEC='torch>=2.4'
+TORCH_SPEC ?= torch==2.13.0
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
+RUN_DIR ?= runs/demo-digits
+
+.PHONY: demo test install bench clean
+
+$(STAMP):
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install "$(TORCH_SPEC)"
+	$(PIP) install -e ".[test]"
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/pyrolatent fit bpca --data digits --n-components 20 --steps 3000 --seed 0 --out $(RUN_DIR)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_engine.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,42 @@
+"""Data for pyrolatent: a :class:`Dataset` record, file loaders and synthetic sets.
+
+- :func:`load_digits` — scikit-learn's bundled 8x8 digits (no download), the default.
+- :func:`load_mnist`, :func:`load_frey`, :func:`load_array` — user files (MNIST IDX,
+  ``frey_rawface.mat``, CSV/NPY); :func:`load_dataset` parses the CLI form
+  ``digits | mnist:PATH | frey:PATH | csv:PATH | npy:PATH``.
+- :func:`binarize` — stochastic or thresholded {0, 1} data for Bernoulli likelihoods.
+- :func:`make_low_rank`, :func:`make_bishop`, :func:`make_bishop_variational` —
+  Gaussian data with a known low-rank-plus-noise covariance, for Bayesian PCA.
+"""
+
+from pyrolatent.data.dataset import Dataset
+from pyrolatent.data.loaders import (
+    DATA_SPECS,
+    binarize,
+    load_array,
+    load_dataset,
+    load_digits,
+    load_frey,
+    load_mnist,
+)
+from pyrolatent.data.synthetic import (
+    make_bishop,
+    make_bishop_variational,
+    make_low_rank,
+    random_rotation,
+)
+
+__all__ = [
+    "DATA_SPECS",
+    "Dataset",
+    "binarize",
+    "load_array",
+    "load_dataset",
+    "load_digits",
+    "load_frey",
+    "load_mnist",
+    "make_bishop",
+    "make_bishop_variational",
+    "make_low_rank",
+    "random_rotation",
+]

@@ -1,0 +1,21 @@
+"""The shared SVI engine: :func:`fit`, its settings, result and checkpoints."""
+
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .engine import Callback, NonFiniteLossError, StepInfo, fit
+from .result import FitResult
+from .settings import ELBOS, OPTIMIZERS, FitSettings, resolve_device
+
+__all__ = [
+    "Callback",
+    "CheckpointError",
+    "ELBOS",
+    "FitResult",
+    "FitSettings",
+    "NonFiniteLossError",
+    "OPTIMIZERS",
+    "StepInfo",
+    "fit",
+    "load_checkpoint",
+    "resolve_device",
+    "save_checkpoint",
+]

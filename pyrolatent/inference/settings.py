@@ -1,0 +1,190 @@
+"""Optimisation settings for :func:`pyrolatent.inference.fit`, checked once."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import pyro.infer
+import torch
+
+from pyrolatent._validation import (
+    check_choice,
+    check_positive_float,
+    check_positive_int,
+)
+
+__all__ = ["FitSettings", "ELBOS", "OPTIMIZERS", "resolve_device"]
+
+#: Objectives by name. ``"iwae"`` is the importance-weighted bound of Burda et
+#: al. (2016): Renyi's bound at alpha = 0, tight as ``num_particles`` grows.
+ELBOS: dict[str, Callable[..., pyro.infer.ELBO]] = {
+    "trace": pyro.infer.Trace_ELBO,
+    "meanfield": pyro.infer.TraceMeanField_ELBO,
+    "tracegraph": pyro.infer.TraceGraph_ELBO,
+    "iwae": lambda **kw: pyro.infer.RenyiELBO(alpha=0.0, **kw),
+}
+
+OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "sgd": torch.optim.SGD,
+    "rmsprop": torch.optim.RMSprop,
+}
+
+
+def resolve_device(device) -> torch.device:
+    """Turn ``"auto" | "cpu" | "cuda" | "cuda:N" | torch.device`` into a device.
+
+    ``"auto"`` picks CUDA when it is available and the CPU otherwise.
+    """
+    if isinstance(device, torch.device):
+        resolved = device
+    elif device == "auto":
+        resolved = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    elif isinstance(device, str):
+        try:
+            resolved = torch.device(device)
+        except RuntimeError as exc:
+            raise ValueError(
+                f"The 'device' argument must be 'auto', 'cpu', 'cuda', 'cuda:N' or a torch.device. "
+                f"Got {device!r} instead."
+            ) from exc
+    else:
+        raise ValueError(
+            f"The 'device' argument must be 'auto', 'cpu', 'cuda', 'cuda:N' or a torch.device. "
+            f"Got {device!r} instead."
+        )
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"The 'device' argument asks for {str(resolved)!r}, but CUDA is not available here.")
+    return resolved
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """Everything that steers one fit; validated when constructed.
+
+    Parameters
+    ----------
+    num_steps : int, optional
+        Number of optimisation steps. Give this or ``num_epochs``; with
+        neither, 1000 steps.
+    num_epochs : int, optional
+        Number of passes over the data (``ceil(n_samples / batch_size)`` steps
+        each).
+    lr : float
+        Learning rate.
+    optimizer : {"adam", "adamw", "sgd", "rmsprop"}
+        A ``torch.optim`` optimizer by name.
+    batch_size : int, optional
+        Minibatch size; ``None`` uses the whole data set every step.
+    num_particles : int
+        Monte-Carlo samples of the ELBO per step.
+    vectorize_particles : bool
+        Draw the particles in one vectorised pass (the model must broadcast).
+    elbo : {"trace", "meanfield", "tracegraph", "iwae"} or pyro.infer.ELBO
+        The objective. An ELBO instance is used as given (its own
+        ``num_particles`` then applies).
+    seed : int, optional
+        Seed for Pyro, torch, NumPy and Python; ``None`` leaves the RNGs alone.
+    device : "auto", "cpu", "cuda", "cuda:N" or torch.device
+        Where model, guide and data live during the fit.
+    progress : bool
+        Show a tqdm progress bar.
+    log_every : int, optional
+        Steps between the host reads of the loss (progress bar, NaN/Inf guard,
+        early stopping, ``on_check`` callbacks). Defaults to one epoch with
+        minibatches and 100 steps with full batches.
+    checkpoint_path : str or os.PathLike, optional
+        Where to write checkpoints (atomically; see :mod:`.checkpoint`).
+    checkpoint_every : int, optional
+        Steps between checkpoints; by default only at the end (and on
+        interruption).
+    resume : bool
+        Continue from ``checkpoint_path`` when it exists. ``num_steps`` /
+        ``num_epochs`` still count from the start of the original fit.
+    patience : int, optional
+        Stop when the mean loss of a check window has not improved by a
+        relative ``tol`` for this many windows.
+    tol : float
+        Relative improvement that counts for early stopping.
+    clip_norm : float, optional
+        Clip the global gradient norm to this value.
+    """
+
+    num_steps: int | None = None
+    num_epochs: int | None = None
+    lr: float = 1e-2
+    optimizer: str = "adam"
+    batch_size: int | None = None
+    num_particles: int = 1
+    vectorize_particles: bool = False
+    elbo: Any = "trace"
+    seed: int | None = 0
+    device: Any = "auto"
+    progress: bool = False
+    log_every: int | None = None
+    checkpoint_path: str | os.PathLike | None = None
+    checkpoint_every: int | None = None
+    resume: bool = False
+    patience: int | None = None
+    tol: float = 1e-4
+    clip_norm: float | None = None
+
+    def __post_init__(self):
+        if self.num_steps is not None and self.num_epochs is not None:
+            raise ValueError(
+                "Give either 'num_steps' or 'num_epochs', not both. "
+                f"Got num_steps={self.num_steps!r} and num_epochs={self.num_epochs!r}."
+            )
+        check_positive_int("num_steps", self.num_steps, allow_none=True)
+        check_positive_int("num_epochs", self.num_epochs, allow_none=True)
+        check_positive_float("lr", self.lr)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_positive_int("batch_size", self.batch_size, allow_none=True)
+        check_positive_int("num_particles", self.num_particles)
+        if not isinstance(self.elbo, pyro.infer.ELBO):
+            check_choice("elbo", self.elbo, ELBOS)
+        if self.seed is not None:
+            check_positive_int("seed", self.seed, minimum=0)
+        resolve_device(self.device)
+        check_positive_int("log_every", self.log_every, allow_none=True)
+        check_positive_int("checkpoint_every", self.checkpoint_every, allow_none=True)
+        check_positive_int("patience", self.patience, allow_none=True)
+        check_positive_float("tol", self.tol, allow_zero=True)
+        check_positive_float("clip_norm", self.clip_norm, allow_none=True)
+        for flag in ("progress", "resume", "vectorize_particles"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ValueError(f"The {flag!r} argument must be True or False. Got {getattr(self, flag)!r} instead.")
+        if self.resume and self.checkpoint_path is None:
+            raise ValueError("The 'resume' argument needs 'checkpoint_path' to name the checkpoint to resume from.")
+        if self.checkpoint_every is not None and self.checkpoint_path is None:
+            raise ValueError("The 'checkpoint_every' argument needs 'checkpoint_path' to say where to write.")
+
+    # -- construction helpers ------------------------------------------------
+    def make_elbo(self) -> pyro.infer.ELBO:
+        if isinstance(self.elbo, pyro.infer.ELBO):
+            return self.elbo
+        return ELBOS[self.elbo](
+            num_particles=self.num_particles, vectorize_particles=self.vectorize_particles
+        )
+
+    def make_optimizer(self, params) -> torch.optim.Optimizer:
+        return OPTIMIZERS[self.optimizer](params, lr=self.lr)
+
+    def total_steps(self, steps_per_epoch: int) -> int:
+        if self.num_epochs is not None:
+            return self.num_epochs * steps_per_epoch
+        return self.num_steps if self.num_steps is not None else 1000
+
+    def to_dict(self) -> dict:
+        """JSON-friendly form (objects are written as their ``repr``)."""
+        out = {}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if not (value is None or isinstance(value, (bool, int, float, str))):
+                value = repr(value) if not isinstance(value, os.PathLike) else os.fspath(value)
+            out[field.name] = value
+        return out

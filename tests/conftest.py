@@ -1,0 +1,24 @@
+"""Shared test set-up: every test is seeded and runs with Pyro's validation on."""
+
+from pathlib import Path
+
+import pyro
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_validate():
+    pyro.set_rng_seed(0)
+    pyro.enable_validation(True)
+    yield
+    pyro.enable_validation(True)
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The read-only real data beside the repository; skip when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data folder {SHARED_DATA} is absent (it lives in ../shared/data beside the repo)")
+    return SHARED_DATA
