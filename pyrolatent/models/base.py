@@ -38,3 +38,12 @@ class LatentModel(PyroModule):
 
     def default_guide(self):  # pragma: no cover - every model overrides it
         raise NotImplementedError
+
+    # Optional hooks that diagnostics and reports use when a model has them
+    # (a model without one simply gets no such figure):
+    #
+    #   latent_mean(x, guide) -> Tensor (n, K)      posterior mean of the local code
+    #   reconstruct_data(x, guide) -> Tensor (n, D) decode the latent mean of x
+    #   sample_data(n, guide) -> Tensor (n, D)      new draws from the fitted model
+    #   report_figures(result, data) -> dict[str, matplotlib Figure]
+    #                                               model-specific figures

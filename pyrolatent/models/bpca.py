@@ -176,6 +176,38 @@ class BayesianPCA(LatentModel):
         noise_variance = torch.stack(draws["tau"]).reciprocal().mean(0)
         return BPCAPosterior(means["W"], means["mu"], means["alpha"], noise_variance)
 
+    # -- hooks for diagnostics and reports (see LatentModel) -----------------
+    def latent_mean(self, x, guide) -> torch.Tensor:
+        """Posterior mean of ``z`` for each row of ``x``, components sorted by relevance."""
+        post = self.posterior(guide)
+        return post.transform(x)[:, post.order]
+
+    def reconstruct_data(self, x, guide) -> torch.Tensor:
+        """``E[z | x] W + mu`` for each row of ``x``."""
+        return self.posterior(guide).reconstruct(x)
+
+    def sample_data(self, n: int, guide) -> torch.Tensor:
+        """``n`` new observations from the fitted generative model."""
+        return self.posterior(guide).sample(n)
+
+    def report_figures(self, result, data) -> dict:
+        """The ARD relevance plot: variance added by each component, survivors marked."""
+        import matplotlib.pyplot as plt
+
+        post = self.posterior(result.guide)
+        rel = (post.relevance / post.noise_variance)[post.order].cpu()
+        alive = post.surviving[post.order].cpu()
+        fig, ax = plt.subplots(figsize=(6, 3.2))
+        ax.bar(range(1, len(rel) + 1), rel.numpy(), color=["tab:blue" if a else "lightgray" for a in alive])
+        ax.axhline(post.threshold, color="tab:red", ls="--", lw=1, label=f"survival threshold ({post.threshold:g})")
+        ax.set_yscale("log")
+        ax.set_xlabel("component (sorted by relevance)")
+        ax.set_ylabel(r"$\|W_k\|^2 / \sigma^2$")
+        ax.set_title(f"ARD relevance: {post.n_effective} of {len(rel)} components survive")
+        ax.legend(loc="upper right", fontsize=8)
+        fig.tight_layout()
+        return {"ard_relevance": fig}
+
 
 @dataclass(frozen=True)
 class BPCAPosterior:
