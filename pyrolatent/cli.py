@@ -1,7 +1,9 @@
 """Command line: ``pyrolatent fit MODEL --data SPEC ... --out DIR``.
 
 A run directory holds ``checkpoint.pt`` (tensors only), ``settings.json``,
-``losses.csv`` and ``summary.json``. It is written into a temporary folder
+``losses.csv``, ``summary.json`` and ``run.json`` (the command's arguments, from
+which ``pyrolatent report DIR`` rebuilds the model); with ``--report`` also a
+``report/`` folder (see :func:`pyrolatent.reports.write_report`). It is written into a temporary folder
 beside ``DIR`` and renamed into place at the end, so a failed run never leaves
 a half-written directory (an existing ``DIR`` is replaced only on success).
 Bad arguments or data end the program with one line on stderr and exit code 2.
@@ -21,19 +23,29 @@ from pathlib import Path
 from typing import Callable
 
 from pyrolatent.data import DATA_SPECS, Dataset, load_dataset
-from pyrolatent.inference import CheckpointError, FitResult, NonFiniteLossError, fit
+from pyrolatent.inference import CheckpointError, FitResult, NonFiniteLossError, fit, restore
 
 __all__ = ["main", "MODELS"]
 
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """How the CLI builds a model for a data set and summarises its fit."""
+    """How the CLI builds a model for a data set and summarises its fit.
+
+    ``prepare(args, data)`` may transform the loaded data (e.g. binarise it);
+    with ``test_fraction`` set, the data are split (seeded by ``--seed``) and
+    the model is fitted on the training part; ``summarize(result, train,
+    test)`` gets both (``test`` is None without a split);
+    ``add_arguments(parser)`` adds the model's own options to ``fit``.
+    """
 
     build: Callable[[argparse.Namespace, Dataset], object]
-    summarize: Callable[[FitResult, Dataset], dict]
+    summarize: Callable[[FitResult, Dataset, Dataset | None], dict]
     describe: Callable[[dict], str]
     default_lr: float
+    test_fraction: float | None = None
+    prepare: Callable[[argparse.Namespace, Dataset], Dataset] | None = None
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
 
 
 def _build_bpca(args, data: Dataset):
@@ -43,7 +55,7 @@ def _build_bpca(args, data: Dataset):
     return BayesianPCA(n_features=data.n_features, n_components=k)
 
 
-def _summarize_bpca(result: FitResult, data: Dataset) -> dict:
+def _summarize_bpca(result: FitResult, data: Dataset, test: Dataset | None) -> dict:
     post = result.model.posterior(result.guide)
     return {
         "n_components": result.model.n_components,
@@ -81,6 +93,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--out", required=True, type=Path, help="run directory to write")
     p.add_argument("--progress", action="store_true", help="show a progress bar")
+    p.add_argument("--report", action="store_true", help="also write an HTML diagnostics report into DIR/report")
+    for entry in MODELS.values():
+        if entry.add_arguments is not None:
+            entry.add_arguments(p)
+    r = sub.add_parser("report", help="write the diagnostics report of an existing run directory")
+    r.add_argument("run_dir", type=Path, help="a directory written by 'pyrolatent fit'")
     return parser
 
 
@@ -99,9 +117,24 @@ def _replace_dir(tmp: Path, out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def _load_data(args, entry: ModelEntry) -> tuple[Dataset, Dataset | None]:
+    data = load_dataset(args.data)
+    if entry.prepare is not None:
+        data = entry.prepare(args, data)
+    if entry.test_fraction is None:
+        return data, None
+    return data.split(entry.test_fraction, seed=args.seed)
+
+
+def _report(result: FitResult, data: Dataset, out: Path) -> Path:
+    from pyrolatent.reports import write_report
+
+    return write_report(result, data, out)
+
+
 def run_fit(args) -> dict:
     entry = MODELS[args.model]
-    data = load_dataset(args.data)
+    data, test = _load_data(args, entry)
     model = entry.build(args, data)
     out: Path = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -124,12 +157,16 @@ def run_fit(args) -> dict:
             "n_samples": data.n_samples,
             "n_features": data.n_features,
             **result.summary(),
-            **entry.summarize(result, data),
+            **entry.summarize(result, data, test),
         }
+        run_args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+        _write_json(tmp / "run.json", run_args)
         _write_json(tmp / "settings.json", result.settings.to_dict())
         losses = result.losses.double().numpy()
         (tmp / "losses.csv").write_text("step,loss\n" + "".join(f"{i},{v!r}\n" for i, v in enumerate(losses)))
         _write_json(tmp / "summary.json", summary)
+        if args.report:
+            _report(result, data, tmp)
         _replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -141,7 +178,26 @@ def run_fit(args) -> dict:
     )
     print(f"  final ELBO {summary['final_elbo']:.6g}; {entry.describe(summary)}")
     print(f"  run directory: {out}")
+    if args.report:
+        print(f"  report: {out / 'report' / 'index.html'}")
     return summary
+
+
+def run_report(args) -> Path:
+    run_dir: Path = args.run_dir
+    run_file = run_dir / "run.json"
+    if not run_file.is_file():
+        raise FileNotFoundError(
+            f"The 'run_dir' argument must be a directory written by 'pyrolatent fit'; {str(run_file)!r} is missing."
+        )
+    saved = argparse.Namespace(**json.loads(run_file.read_text()))
+    entry = MODELS[saved.model]
+    data, _ = _load_data(saved, entry)
+    model = entry.build(saved, data)
+    result = restore(model, data, run_dir / "checkpoint.pt")
+    path = _report(result, data, run_dir)
+    print(f"pyrolatent: report written to {path}")
+    return path
 
 
 def main(argv=None) -> int:
@@ -149,6 +205,8 @@ def main(argv=None) -> int:
     try:
         if args.command == "fit":
             run_fit(args)
+        elif args.command == "report":
+            run_report(args)
     except (ValueError, TypeError, FileNotFoundError, CheckpointError, NonFiniteLossError, OSError) as exc:
         print(f"pyrolatent: error: {exc}", file=sys.stderr)
         return 2

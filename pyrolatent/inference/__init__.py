@@ -1,7 +1,7 @@
 """The shared SVI engine: :func:`fit`, its settings, result and checkpoints."""
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .engine import Callback, NonFiniteLossError, StepInfo, fit
+from .engine import Callback, NonFiniteLossError, StepInfo, fit, restore
 from .result import FitResult
 from .settings import ELBOS, OPTIMIZERS, FitSettings, resolve_device
 
@@ -17,5 +17,6 @@ __all__ = [
     "fit",
     "load_checkpoint",
     "resolve_device",
+    "restore",
     "save_checkpoint",
 ]

@@ -37,7 +37,7 @@ from .checkpoint import check_compatible, load_checkpoint, save_checkpoint
 from .result import FitResult
 from .settings import FitSettings, resolve_device
 
-__all__ = ["fit", "Callback", "StepInfo", "NonFiniteLossError"]
+__all__ = ["fit", "restore", "Callback", "StepInfo", "NonFiniteLossError"]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -138,6 +138,28 @@ def fit(model, data, *, guide=None, callbacks=(), settings: FitSettings | None =
     inputs, n_items = _model_inputs(data, batched=settings.batch_size is not None)
     with pyro.settings.context(module_local_params=True):
         return _Run(model, guide, inputs, n_items, settings, list(callbacks)).run()
+
+
+def restore(model, data, checkpoint_path, *, guide=None, device="cpu") -> FitResult:
+    """Load a checkpoint written by :func:`fit` into ``model`` and ``guide``
+    without training, and return the :class:`FitResult` it describes.
+
+    Refuses (``CheckpointError``) a checkpoint of another model class or with
+    other parameter shapes.
+    """
+    state = load_checkpoint(checkpoint_path)
+    if guide is None:
+        guide = model.default_guide()
+    settings = FitSettings(
+        num_steps=max(1, int(state["step"])), checkpoint_path=checkpoint_path, resume=True, device=device
+    )
+    inputs, n_items = _model_inputs(data, batched=False)
+    with pyro.settings.context(module_local_params=True):
+        run = _Run(model, guide, inputs, n_items, settings, [])
+        run._setup()
+        run._resume(state)
+        run.last_checkpoint = Path(checkpoint_path)
+        return run._result(run.step, time.perf_counter())
 
 
 def _model_inputs(data, *, batched: bool) -> tuple[dict, int]:
@@ -304,8 +326,9 @@ class _Run:
         save_checkpoint(self.ckpt_path, state)
         self.last_checkpoint = self.ckpt_path
 
-    def _resume(self) -> None:
-        state = load_checkpoint(self.ckpt_path)
+    def _resume(self, state: dict | None = None) -> None:
+        if state is None:
+            state = load_checkpoint(self.ckpt_path)
         shapes = {k: tuple(v.shape) for k, v in self._tensors().items()}
         check_compatible(state, model_class=self._model_class(), shapes=shapes, path=self.ckpt_path)
         if state["step"] > self.total:
