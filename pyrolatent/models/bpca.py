@@ -81,6 +81,15 @@ class BayesianPCA(LatentModel):
     mu_scale : float
         Standard deviation of the normal prior on the mean ``mu``.
 
+    Notes
+    -----
+    Any autoguide works. Start those that default to the prior median
+    (``AutoDelta``, ``AutoLowRankMultivariateNormal``, ...) with
+    ``init_loc_fn=init_to_feasible``: the median of the broad default
+    ``Gamma(1e-3, 1e-3)`` underflows to 0 in single precision. With
+    minibatches and the explicit ``z``, give an autoguide
+    ``create_plates=model.create_plates`` so that it subsamples the same rows.
+
     Attributes
     ----------
     alpha, W, mu, tau : PyroSample
