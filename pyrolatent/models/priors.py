@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pyro.distributions as dist
+import torch
 
 __all__ = ["as_prior", "broad_gamma"]
 
@@ -12,9 +13,9 @@ def broad_gamma(concentration: float = 1e-3, rate: float = 1e-3) -> dist.Gamma:
     return dist.Gamma(concentration, rate)
 
 
-def as_prior(name: str, value, default: dist.Distribution, *, support=dist.constraints.positive):
+def as_prior(name: str, value, default: dist.Distribution, *, positive: bool = True):
     """Return ``value`` (or ``default`` when None) after checking that it is a
-    scalar distribution with the expected support."""
+    scalar distribution, on the positive reals when ``positive``."""
     if value is None:
         return default
     if not isinstance(value, dist.Distribution):
@@ -26,6 +27,11 @@ def as_prior(name: str, value, default: dist.Distribution, *, support=dist.const
             f"The {name!r} argument must be a scalar distribution (batch and event shape ()); "
             f"got batch shape {tuple(value.batch_shape)} and event shape {tuple(value.event_shape)}."
         )
-    if support is not None and value.support is not support and type(value.support) is not type(support):
-        raise ValueError(f"The {name!r} argument must have support {support}; got {value.support}.")
+    if positive:
+        support = value.support
+        on_positive_reals = (
+            not support.is_discrete and bool(support.check(torch.tensor(2.0))) and not bool(support.check(torch.tensor(-1.0)))
+        )
+        if not on_positive_reals:
+            raise ValueError(f"The {name!r} argument must have support on the positive reals; got {support}.")
     return value
