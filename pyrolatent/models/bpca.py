@@ -150,7 +150,7 @@ class BayesianPCA(LatentModel):
         x, plate = self._data_plate(x, subsample, n_samples)
         noise_var = tau.reciprocal().unsqueeze(-1)
         with plate as idx:
-            obs = None if x is None else x.index_select(0, idx)
+            obs = x if x is None or subsample is None else x.index_select(0, idx)
             if self.collapsed:
                 cov_diag = noise_var.expand(tau.shape + (self.n_features,))
                 likelihood = dist.LowRankMultivariateNormal(mu, W.transpose(-1, -2), cov_diag)
@@ -324,7 +324,7 @@ class BPCAGuide(PyroModule):
         with plate as idx:
             if x is None:  # nothing observed: the conditional is the prior
                 return pyro.sample("z", dist.Normal(0.0, 1.0).expand([K]).to_event(1))
-            xs = x.index_select(0, idx)
+            xs = x if subsample is None else x.index_select(0, idx)
             rhs = tau[..., None, None] * (W @ (xs - mu.unsqueeze(-2)).transpose(-1, -2))
             loc = torch.linalg.solve(precision, rhs).transpose(-1, -2)
             return pyro.sample("z", dist.MultivariateNormal(loc, precision_matrix=precision.unsqueeze(-3)))
