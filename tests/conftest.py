@@ -4,6 +4,11 @@ from pathlib import Path
 
 import pyro
 import pytest
+import torch
+
+# The models under test are small: one thread avoids oversubscribing the two
+# cores of the CI machine (two threads made small fits several times slower).
+torch.set_num_threads(1)
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

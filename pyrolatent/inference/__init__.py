@@ -2,6 +2,7 @@
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .engine import Callback, NonFiniteLossError, StepInfo, fit, restore
+from .objectives import ImportanceWeightedELBO, MeanFieldELBO, TraceELBO
 from .result import FitResult
 from .settings import ELBOS, OPTIMIZERS, FitSettings, resolve_device
 
@@ -11,9 +12,12 @@ __all__ = [
     "ELBOS",
     "FitResult",
     "FitSettings",
+    "ImportanceWeightedELBO",
+    "MeanFieldELBO",
     "NonFiniteLossError",
     "OPTIMIZERS",
     "StepInfo",
+    "TraceELBO",
     "fit",
     "load_checkpoint",
     "resolve_device",

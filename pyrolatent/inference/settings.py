@@ -16,15 +16,19 @@ from pyrolatent._validation import (
     check_positive_int,
 )
 
+from .objectives import ImportanceWeightedELBO, MeanFieldELBO, TraceELBO
+
 __all__ = ["FitSettings", "ELBOS", "OPTIMIZERS", "resolve_device"]
 
-#: Objectives by name. ``"iwae"`` is the importance-weighted bound of Burda et
-#: al. (2016): Renyi's bound at alpha = 0, tight as ``num_particles`` grows.
+#: Objectives by name (see :mod:`.objectives`): ``"trace"`` and ``"meanfield"``
+#: are Pyro's Trace_ELBO and TraceMeanField_ELBO without per-step host reads;
+#: ``"iwae"`` is the importance-weighted bound of Burda et al. (2016) with
+#: ``num_particles`` draws (always vectorised).
 ELBOS: dict[str, Callable[..., pyro.infer.ELBO]] = {
-    "trace": pyro.infer.Trace_ELBO,
-    "meanfield": pyro.infer.TraceMeanField_ELBO,
+    "trace": TraceELBO,
+    "meanfield": MeanFieldELBO,
     "tracegraph": pyro.infer.TraceGraph_ELBO,
-    "iwae": lambda **kw: pyro.infer.RenyiELBO(alpha=0.0, **kw),
+    "iwae": ImportanceWeightedELBO,
 }
 
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
