@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from pyrolatent import cli_vae
 from pyrolatent.data import DATA_SPECS, Dataset, load_dataset
 from pyrolatent.inference import CheckpointError, FitResult, NonFiniteLossError, fit, restore
 
@@ -34,15 +35,18 @@ class ModelEntry:
 
     ``prepare(args, data)`` may transform the loaded data (e.g. binarise it);
     with ``test_fraction`` set, the data are split (seeded by ``--seed``) and
-    the model is fitted on the training part; ``summarize(result, train,
-    test)`` gets both (``test`` is None without a split);
-    ``add_arguments(parser)`` adds the model's own options to ``fit``.
+    the model is fitted on the training part; ``summarize(args, result,
+    train, test)`` gets both (``test`` is None without a split);
+    ``add_arguments(parser)`` adds the model's own options to ``fit``;
+    ``default_batch_size`` applies when ``--batch-size`` is not given (None:
+    full batch).
     """
 
     build: Callable[[argparse.Namespace, Dataset], object]
-    summarize: Callable[[FitResult, Dataset, Dataset | None], dict]
+    summarize: Callable[[argparse.Namespace, FitResult, Dataset, Dataset | None], dict]
     describe: Callable[[dict], str]
     default_lr: float
+    default_batch_size: int | None = None
     test_fraction: float | None = None
     prepare: Callable[[argparse.Namespace, Dataset], Dataset] | None = None
     add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
@@ -55,7 +59,7 @@ def _build_bpca(args, data: Dataset):
     return BayesianPCA(n_features=data.n_features, n_components=k)
 
 
-def _summarize_bpca(result: FitResult, data: Dataset, test: Dataset | None) -> dict:
+def _summarize_bpca(args, result: FitResult, data: Dataset, test: Dataset | None) -> dict:
     post = result.model.posterior(result.guide)
     return {
         "n_components": result.model.n_components,
@@ -76,6 +80,16 @@ def _describe_bpca(summary: dict) -> str:
 
 MODELS: dict[str, ModelEntry] = {
     "bpca": ModelEntry(_build_bpca, _summarize_bpca, _describe_bpca, default_lr=0.02),
+    "vae": ModelEntry(
+        cli_vae.build_vae,
+        cli_vae.summarize_vae,
+        cli_vae.describe_vae,
+        default_lr=1e-3,
+        default_batch_size=100,
+        test_fraction=0.1,
+        prepare=cli_vae.prepare_vae,
+        add_arguments=cli_vae.add_vae_arguments,
+    ),
 }
 
 
@@ -88,7 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--n-components", type=int, default=None, help="latent components (BPCA: default n_features - 1)")
     p.add_argument("--steps", type=int, default=3000, help="optimisation steps")
     p.add_argument("--lr", type=float, default=None, help="learning rate")
-    p.add_argument("--batch-size", type=int, default=None, help="minibatch size (default: full batch)")
+    p.add_argument("--batch-size", type=int, default=None, help="minibatch size (default: the model's; BPCA full batch)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--out", required=True, type=Path, help="run directory to write")
@@ -145,7 +159,7 @@ def run_fit(args) -> dict:
             data,
             num_steps=args.steps,
             lr=args.lr if args.lr is not None else entry.default_lr,
-            batch_size=args.batch_size,
+            batch_size=args.batch_size if args.batch_size is not None else entry.default_batch_size,
             seed=args.seed,
             device=args.device,
             progress=args.progress,
@@ -157,13 +171,13 @@ def run_fit(args) -> dict:
             "n_samples": data.n_samples,
             "n_features": data.n_features,
             **result.summary(),
-            **entry.summarize(result, data, test),
+            **entry.summarize(args, result, data, test),
         }
         run_args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
         _write_json(tmp / "run.json", run_args)
         _write_json(tmp / "settings.json", result.settings.to_dict())
         losses = result.losses.double().numpy()
-        (tmp / "losses.csv").write_text("step,loss\n" + "".join(f"{i},{v!r}\n" for i, v in enumerate(losses)))
+        (tmp / "losses.csv").write_text("step,loss\n" + "".join(f"{i},{float(v)!r}\n" for i, v in enumerate(losses)))
         _write_json(tmp / "summary.json", summary)
         if args.report:
             _report(result, data, tmp)

@@ -2,5 +2,22 @@
 
 from .base import LatentModel
 from .bpca import BayesianPCA, BPCAGuide, BPCAPosterior
+from .likelihoods import BernoulliLikelihood, ContinuousBernoulliLikelihood, GaussianLikelihood, Likelihood
+from .vae import VAE, AmortizedNormalGuide
+from .vae_guides import LowRankNormalGuide
+from .vae_priors import DistributionPrior, MixturePrior, StandardNormalPrior, VampPrior
 
 __all__ = ["BPCAGuide", "BPCAPosterior", "BayesianPCA", "LatentModel"]
+__all__ += [
+    "AmortizedNormalGuide",
+    "BernoulliLikelihood",
+    "ContinuousBernoulliLikelihood",
+    "DistributionPrior",
+    "GaussianLikelihood",
+    "Likelihood",
+    "LowRankNormalGuide",
+    "MixturePrior",
+    "StandardNormalPrior",
+    "VAE",
+    "VampPrior",
+]

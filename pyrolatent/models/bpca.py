@@ -126,7 +126,9 @@ class BayesianPCA(LatentModel):
 
     def _data_plate(self, x, subsample, n_samples):
         if x is not None:
-            x = check_tensor("x", x, ndim=2)
+            # shape only: a value check would read the device on every step
+            # (fit() checks the data once, before the loop)
+            x = check_tensor("x", x, ndim=2, finite=False)
             if x.shape[-1] != self.n_features:
                 raise ValueError(
                     f"The 'x' argument must have {self.n_features} columns (n_features); got shape {tuple(x.shape)}."
