@@ -21,8 +21,8 @@ diagonal normal of the paper,
 and fitting maximises the ELBO
 :math:`\mathbb E_q \log p(x \mid z) - \mathrm{KL}(q(z \mid x) \,\|\, p(z))`
 (``elbo="trace"``; ``"meanfield"`` uses the KL in closed form where it exists;
-``elbo=ImportanceWeightedELBO(num_particles=K)`` the importance-weighted bound of
-Burda et al. 2016, vectorised over K draws).
+``elbo="iwae", num_particles=K`` the importance-weighted bound of Burda et al.
+2016, vectorised over K draws; see :mod:`pyrolatent.inference.objectives`).
 
 The model broadcasts a sample dimension on the left (vectorised particles,
 importance weights). Data enter only through ``obs=``: ``model(n_samples=n)``
