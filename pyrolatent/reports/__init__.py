@@ -1,0 +1,29 @@
+"""Self-contained run reports: :func:`write_report` and the figures it draws.
+
+``write_report(result, data, out_dir)`` writes ``out_dir/report/index.html``
+(figures embedded as PNG data URIs, so the file stands alone), the figures as
+PNG files, ``inference_data.nc`` (ArviZ groups) and ``diagnostics.json``.
+"""
+
+from .figures import (
+    elbo_figure,
+    image_grid_figure,
+    khat_figure,
+    latent_scatter_figure,
+    nuts_figure,
+    ppc_figure,
+    restarts_figure,
+)
+from .report import REPORT_DIR, write_report
+
+__all__ = [
+    "REPORT_DIR",
+    "elbo_figure",
+    "image_grid_figure",
+    "khat_figure",
+    "latent_scatter_figure",
+    "nuts_figure",
+    "ppc_figure",
+    "restarts_figure",
+    "write_report",
+]

@@ -1,0 +1,355 @@
+"""One self-contained report per run: :func:`write_report`.
+
+The report is built in a temporary folder beside its destination and renamed
+into place only when everything has been written, so an error never leaves
+half a report, and an older report is replaced only by a complete new one.
+It uses only the model's optional hooks (``latent_mean``,
+``reconstruct_data``, ``sample_data``, ``report_figures``; see
+:class:`pyrolatent.models.LatentModel`) and skips a figure whose hook is absent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pyrolatent._validation import check_positive_int
+from pyrolatent.diagnostics import _arviz
+from pyrolatent.diagnostics.inference_data import model_inputs, save_inference_data, to_inference_data
+from pyrolatent.diagnostics.nuts import NUTSComparison
+from pyrolatent.diagnostics.psis import psis_from_log_weights
+from pyrolatent.diagnostics.restarts import RestartDiagnostic
+
+from . import figures
+from .html import HTMLPage, png_bytes
+
+__all__ = ["write_report"]
+
+REPORT_DIR = "report"
+#: Rows of the az.summary table shown per variable (the netCDF file has them all).
+SUMMARY_ROWS = 12
+
+
+def _records(frame, index_name: str, limit: int | None = None) -> list[dict]:
+    frame = frame.reset_index().rename(columns={"index": index_name})
+    rows = frame.to_dict("records")
+    return rows if limit is None else rows[:limit]
+
+
+def _summary_rows(idata) -> tuple[list[dict], int]:
+    """``az.summary`` of the posterior (kind "stats"), at most SUMMARY_ROWS rows per variable."""
+    table = _arviz.summary(idata)
+    rows, shown = [], {}
+    hidden = 0
+    for name, row in table.iterrows():
+        var = str(name).split("[")[0]
+        shown[var] = shown.get(var, 0) + 1
+        if shown[var] > SUMMARY_ROWS:
+            hidden += 1
+            continue
+        rows.append({"variable": str(name), **{k: _number(v) for k, v in row.items()}})
+    return rows, hidden
+
+
+def _number(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _to_numpy(t) -> np.ndarray:
+    return t.detach().cpu().double().numpy() if isinstance(t, torch.Tensor) else np.asarray(t, dtype=np.float64)
+
+
+class _Builder:
+    """Collects figures (saved as PNG files and embedded) and facts for diagnostics.json."""
+
+    def __init__(self, folder: Path, page: HTMLPage):
+        self.folder, self.page, self.facts = folder, page, {}
+
+    def figure(self, name: str, fig, caption: str) -> None:
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "figure"
+        png = png_bytes(fig)
+        if getattr(getattr(fig, "canvas", None), "manager", None) is not None:
+            import matplotlib.pyplot as plt  # a pyplot figure (from a model hook): release it
+
+            plt.close(fig)
+        (self.folder / f"{name}.png").write_bytes(png)
+        self.page.figure(png, caption, alt=name)
+
+
+def _header(page: HTMLPage, result, data, idata_path: str) -> None:
+    page.section("Run")
+    rows = [
+        {"item": "model", "value": type(result.model).__name__},
+        {"item": "guide", "value": type(result.guide).__name__},
+        {
+            "item": "data",
+            "value": f"{getattr(data, 'name', 'data')}: "
+            + ", ".join(
+                f"{k} {tuple(v.shape)}" for k, v in model_inputs(result, data).items() if isinstance(v, torch.Tensor)
+            ),
+        },
+    ]
+    for key, value in result.summary().items():
+        rows.append({"item": key, "value": f"{value:.6g}" if isinstance(value, float) else str(value)})
+    page.table(rows)
+    settings = result.settings.to_dict() if hasattr(result.settings, "to_dict") else {}
+    if settings:
+        page.paragraph(
+            "Fit settings: " + ", ".join(f"{k}={v}" for k, v in settings.items() if v is not None), css="note"
+        )
+    page.paragraph(f"All draws, replicates and log-likelihoods are in {idata_path} (netCDF, ArviZ groups).", css="note")
+
+
+def write_report(
+    result,
+    data,
+    out_dir: str | os.PathLike,
+    *,
+    restarts: RestartDiagnostic | None = None,
+    nuts: NUTSComparison | None = None,
+    num_samples: int = 500,
+    seed: int = 0,
+    title: str | None = None,
+) -> Path:
+    """Write ``out_dir/report/``: ``index.html`` (figures embedded), the PNG figures,
+    ``inference_data.nc`` and ``diagnostics.json``.
+
+    Parameters
+    ----------
+    result : FitResult
+        The fit to report on.
+    data : Dataset, tensor, mapping or None
+        The fit's data. A ``pyrolatent.data.Dataset`` adds labels (latent
+        scatter colours) and image layout (image grids); ``None`` uses
+        ``result.data``.
+    out_dir : path
+        The run directory; the report goes to ``out_dir/report``.
+    restarts : RestartDiagnostic, optional
+        From :func:`pyrolatent.diagnostics.restart_diagnostics`: adds the restart-agreement section.
+    nuts : NUTSComparison, optional
+        From :func:`pyrolatent.diagnostics.compare_to_nuts`: adds the SVI-vs-NUTS section.
+    num_samples : int
+        Guide draws for the inference data and the k-hat.
+    seed : int
+        Seed of those draws.
+    title : str, optional
+        Page title; default "<model> on <data>".
+
+    Returns
+    -------
+    pathlib.Path
+        The path of ``index.html``.
+
+    Examples
+    --------
+    >>> path = write_report(result, load_digits(), "runs/digits")  # doctest: +SKIP
+    """
+    num_samples = check_positive_int("num_samples", num_samples, minimum=10)
+    if restarts is not None and not isinstance(restarts, RestartDiagnostic):
+        raise TypeError(
+            f"The 'restarts' argument must be a RestartDiagnostic or None. Got {type(restarts).__name__} instead."
+        )
+    if nuts is not None and not isinstance(nuts, NUTSComparison):
+        raise TypeError(f"The 'nuts' argument must be a NUTSComparison or None. Got {type(nuts).__name__} instead.")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{REPORT_DIR}.tmp-", dir=out_dir))
+    try:
+        tmp.chmod(0o755)  # mkdtemp makes it private; a report is meant to be read
+        _build(result, data, tmp, restarts=restarts, nuts=nuts, num_samples=num_samples, seed=seed, title=title)
+        final = out_dir / REPORT_DIR
+        old = None
+        if final.exists():
+            old = out_dir / f".{REPORT_DIR}.old-{os.getpid()}-{time.time_ns()}"
+            final.rename(old)
+        try:
+            tmp.rename(final)
+        except BaseException:
+            if old is not None:  # put the previous report back
+                old.rename(final)
+            raise
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final / "index.html"
+
+
+def _build(result, data, folder: Path, *, restarts, nuts, num_samples, seed, title) -> None:
+    model = result.model
+    name = getattr(data, "name", None) or "data"
+    page = HTMLPage(title or f"{type(model).__name__} on {name}")
+    out = _Builder(folder, page)
+    idata = to_inference_data(result, data, num_samples=num_samples, seed=seed)
+    save_inference_data(idata, folder / "inference_data.nc")
+    _header(page, result, data, "inference_data.nc")
+    out.facts["fit"] = result.summary()
+
+    page.section("ELBO")
+    out.figure("elbo", figures.elbo_figure(_to_numpy(result.losses)), f"ELBO of each of the {result.num_steps} steps.")
+
+    page.section("Posterior summary")
+    if "posterior" in _arviz.group_names(idata):
+        rows, hidden = _summary_rows(idata)
+        page.table(rows)
+        if hidden:
+            page.paragraph(
+                f"{hidden} more rows (at most {SUMMARY_ROWS} per variable) are in inference_data.nc.", css="note"
+            )
+        page.paragraph(f"Statistics of {num_samples} guide draws (az.summary, kind='stats').", css="note")
+    else:
+        page.paragraph("The model has no global latent sites, and its local ones are too large to keep.", css="note")
+
+    hook = getattr(model, "report_figures", None)
+    if callable(hook):
+        model_figs = hook(result, data)
+        if model_figs:
+            page.section("Model figures")
+            for fig_name, fig in model_figs.items():
+                out.figure(str(fig_name), fig, f"{type(model).__name__}: {fig_name}")
+
+    _ppc(out, idata)
+    _khat(out, idata)
+    if restarts is not None:
+        _restarts(out, restarts)
+    if nuts is not None:
+        _nuts(out, nuts)
+    _latents(out, result, data)
+    (folder / "diagnostics.json").write_text(json.dumps(out.facts, indent=2, default=str) + "\n")
+    (folder / "index.html").write_text(page.render(), encoding="utf-8")
+
+
+def _ppc(out: _Builder, idata) -> None:
+    pp = _arviz.group(idata, "posterior_predictive")
+    obs = _arviz.group(idata, "observed_data")
+    out.page.section("Posterior predictive check")
+    for var in pp.data_vars:
+        replicates = np.asarray(pp[var])[0]
+        fig = figures.ppc_figure(np.asarray(obs[var]), replicates, name=str(var))
+        out.figure(
+            f"ppc_{var}",
+            fig,
+            f"Observed {var} (black) against {replicates.shape[0]} replicates "
+            "drawn from the likelihood at guide draws (blue).",
+        )
+
+
+def _khat(out: _Builder, idata) -> None:
+    log_weights = np.asarray(_arviz.group(idata, "sample_stats")["log_weight"]).ravel()
+    check = psis_from_log_weights(torch.as_tensor(log_weights))
+    out.facts["psis"] = check.to_dict()
+    out.page.section("Did the guide work? (PSIS k-hat)")
+    out.page.verdict(check.verdict, f"k-hat {check.k_hat:.2f}: {check.verdict}", check.message)
+    out.page.paragraph(
+        f"Importance-sampling effective sample size: {check.ess:.1f} of {check.num_samples} draws "
+        f"(raw weights: {check.ess_raw:.1f}). Below 0.5 good; 0.5-0.7 usable; above 0.7 not to be trusted "
+        "(Yao, Vehtari, Simpson, Gelman 2018).",
+        css="note",
+    )
+    out.figure(
+        "khat",
+        figures.khat_figure(log_weights, check.k_hat, check.verdict, check.ess),
+        "Importance log-weights log p(x, z) - log q(z) of the guide draws, and the largest weights.",
+    )
+
+
+def _restarts(out: _Builder, restarts: RestartDiagnostic) -> None:
+    table = restarts.table()
+    out.facts["restarts"] = {
+        "summary": restarts.summary(),
+        "max_rhat": restarts.max_rhat,
+        "agree": restarts.agree,
+        "table": _records(table, "quantity"),
+        "final_elbos": restarts.final_elbos,
+    }
+    out.page.section("Agreement across restarts")
+    out.page.verdict(
+        "good" if restarts.agree else "unreliable", "agree" if restarts.agree else "disagree", restarts.summary()
+    )
+    out.page.table(_records(table, "quantity"))
+    out.figure(
+        "restarts",
+        figures.restarts_figure(table, restarts.means(), restarts.final_elbos, restarts.threshold),
+        "Worst R-hat of each identifiable quantity with the restarts as chains; restart means; final ELBOs.",
+    )
+
+
+def _nuts(out: _Builder, nuts: NUTSComparison) -> None:
+    table = nuts.table()
+    ref = nuts.nuts
+    out.facts["nuts"] = {
+        "num_warmup": ref.num_warmup,
+        "num_samples": ref.num_samples,
+        "divergences": ref.divergences,
+        "wall_time": ref.wall_time,
+        "max_abs_z": float(np.nanmax(np.abs(table["z"].to_numpy(float)))),
+    }
+    out.page.section("SVI against NUTS")
+    out.page.paragraph(
+        f"NUTS: {ref.num_warmup} warm-up and {ref.num_samples} kept draws, {ref.divergences} divergences, "
+        f"{ref.wall_time:.1f} s. z = (SVI mean - NUTS mean) / NUTS sd; sd_ratio below 1 means the guide is too narrow."
+    )
+    rows = _records(table, "quantity", limit=40)
+    out.page.table(rows)
+    if len(table) > len(rows):
+        out.page.paragraph(f"First {len(rows)} of {len(table)} rows.", css="note")
+    out.figure("svi_vs_nuts", figures.nuts_figure(table), "Posterior means and spreads of the identifiable quantities.")
+
+
+def _latents(out: _Builder, result, data) -> None:
+    model, guide = result.model, result.guide
+    x = model_inputs(result, data).get("x")
+    if not isinstance(x, torch.Tensor):
+        return
+    labels = getattr(data, "y", None)
+    image_shape = getattr(data, "image_shape", None)
+    latent_mean = getattr(model, "latent_mean", None)
+    if callable(latent_mean):
+        with torch.no_grad():
+            z = _to_numpy(latent_mean(x, guide))
+        if z.ndim == 2 and z.shape[1] >= 2:
+            out.page.section("Latent space")
+            out.figure(
+                "latent_scatter",
+                figures.latent_scatter_figure(z, None if labels is None else _to_numpy(labels).astype(int)),
+                "First two coordinates of the posterior mean of each row's latent code"
+                + (", coloured by label." if labels is not None else "."),
+            )
+    if image_shape is None:
+        return
+    reconstruct = getattr(model, "reconstruct_data", None)
+    sample = getattr(model, "sample_data", None)
+    if callable(reconstruct) or callable(sample):
+        out.page.section("Images")
+    if callable(reconstruct):
+        n = min(10, x.shape[0])
+        with torch.no_grad():
+            rec = _to_numpy(reconstruct(x[:n], guide))
+        grid = np.concatenate([_to_numpy(x[:n]), rec]).reshape((2 * n,) + tuple(image_shape))
+        out.figure(
+            "reconstructions",
+            figures.image_grid_figure(
+                grid, "data (top) and reconstructions (bottom)", n_cols=n, row_labels=["data", "recon."]
+            ),
+            f"The first {n} rows and their reconstructions.",
+        )
+    if callable(sample):
+        with torch.no_grad():
+            new = _to_numpy(sample(30, guide))
+        out.figure(
+            "samples",
+            figures.image_grid_figure(new.reshape((-1,) + tuple(image_shape)), "samples from the fitted model"),
+            "New draws from the fitted generative model.",
+        )
