@@ -25,7 +25,7 @@ $(STAMP):
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/pyrolatent fit bpca --data digits --steps 2000 --seed 0 --out $(RUN_DIR)
+	$(VENV)/bin/pyrolatent fit bpca --data digits --steps 2000 --seed 0 --out $(RUN_DIR) --report
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -47,3 +47,6 @@ class LatentModel(PyroModule):
     #   sample_data(n, guide) -> Tensor (n, D)      new draws from the fitted model
     #   report_figures(result, data) -> dict[str, matplotlib Figure]
     #                                               model-specific figures
+    #   identifiable_quantities(guide) -> dict[str, Tensor]
+    #                                               one guide draw of rotation- and
+    #                                               label-invariant quantities (restarts, NUTS)

@@ -107,7 +107,11 @@ class VAE(LatentModel):
     z : PyroSample
         The latent site, drawn from ``self.prior()``.
     likelihood : Likelihood
+    arviz_dims : dict
+        Names of the dimensions of each site, for ArviZ.
     """
+
+    arviz_dims = {"z": ("latent",), "x": ("feature",)}
 
     def __init__(self, n_features: int, n_components: int = 2, *, image_shape=None, network: str = "mlp",
                  hidden=(400,), activation: str = "softplus", likelihood="bernoulli", prior="normal"):

@@ -183,3 +183,25 @@ def test_moving_the_model_moves_its_prior_distributions():
         assert trace.nodes[name]["value"].dtype == torch.float64, name
     trace.compute_log_prob()
     assert trace.nodes["x"]["log_prob"].dtype == torch.float64
+
+
+@pytest.mark.parametrize("collapsed", [True, False])
+def test_vectorised_particles_match_one_particle_at_a_time(collapsed):
+    """The model broadcasts a particle dimension on the left: the log-likelihood
+    of each vectorised particle equals that of the model run on its draws alone."""
+    data = make_bishop(n_samples=30, seed=2)
+    model = BayesianPCA(10, 3, collapsed=collapsed)
+    guide = model.default_guide()
+    with pyro.plate("particles", 4, dim=-2):
+        trace = pyro.poutine.trace(guide).get_trace(x=data.x)
+        model_trace = pyro.poutine.trace(pyro.poutine.replay(model, trace=trace)).get_trace(x=data.x)
+    model_trace.compute_log_prob()
+    vectorised = model_trace.nodes["x"]["log_prob"]
+    assert vectorised.shape == (4, 30)
+    sites = ["alpha", "W", "mu", "tau"] + ([] if collapsed else ["z"])
+    for s in range(4):
+        draws = {name: trace.nodes[name]["value"][s] for name in sites}
+        draws = {name: (v if name == "z" else v.squeeze(0)) for name, v in draws.items()}
+        single = pyro.poutine.trace(pyro.poutine.condition(model, data=draws)).get_trace(x=data.x)
+        single.compute_log_prob()
+        assert torch.allclose(single.nodes["x"]["log_prob"], vectorised[s], rtol=1e-5, atol=1e-4)
