@@ -12,6 +12,7 @@ Bad arguments or data end the program with one line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -165,6 +166,10 @@ def run_fit(args) -> dict:
             progress=args.progress,
             checkpoint_path=tmp / "checkpoint.pt",
         )
+        # the run directory is renamed into place at the end: record the final path
+        final_ckpt = out / "checkpoint.pt"
+        result.settings = dataclasses.replace(result.settings, checkpoint_path=final_ckpt)
+        result.checkpoint_path = final_ckpt
         summary = {
             "model": args.model,
             "data": args.data,
