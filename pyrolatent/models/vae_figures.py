@@ -11,8 +11,8 @@
 
 The report itself draws the latent scatter by label, reconstructions and
 samples from the ``latent_mean``, ``reconstruct_data`` and ``sample_data``
-hooks, so they are not repeated here; :func:`reconstruction_figure` and
-:func:`latent_scatter_figure` give them for use outside the report.
+hooks, so they are not repeated here (:mod:`pyrolatent.reports.figures` has
+them for use outside the report).
 
 Figures are ``matplotlib.figure.Figure`` objects built without pyplot, so
 nothing has to be closed. A figure the guide cannot support (for example a
@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-__all__ = ["latent_scatter_figure", "reconstruction_figure", "tile_images", "vae_figures"]
+__all__ = ["tile_images", "vae_figures"]
 
 KHAT_GOOD, KHAT_BAD = 0.5, 0.7
 
@@ -83,31 +83,6 @@ def manifold_figure(vae, n_per_side: int, vmin, vmax) -> Figure:
     grid = tile_images(_images(vae, images.reshape(-1, vae.n_features)), n_per_side, pad=0)
     _show(fig.subplots(), grid, vmin, vmax,
           f"Learned 2-D manifold: decoder means at z = $\\Phi^{{-1}}$((k + 0.5) / {n_per_side})")
-    fig.tight_layout()
-    return fig
-
-
-def reconstruction_figure(vae, x, guide=None, n: int = 10) -> Figure:
-    """Rows of ``x`` (top) and their reconstructions (bottom), image data."""
-    x = torch.as_tensor(x)[:n]
-    vmin, vmax = _range(x)
-    both = np.concatenate([_images(vae, x), _images(vae, vae.reconstruct(x, guide))])
-    fig = Figure(figsize=(0.8 * len(x), 2))
-    _show(fig.subplots(), tile_images(both, len(x)), vmin, vmax, "Data (top) and reconstructions (bottom)")
-    return fig
-
-
-def latent_scatter_figure(means: torch.Tensor, labels=None) -> Figure:
-    """Posterior means coloured by label (first two coordinates or principal directions)."""
-    xy, names = _project(torch.as_tensor(means).cpu())
-    fig = Figure(figsize=(5.5, 4.5))
-    ax = fig.subplots()
-    sc = _scatter(ax, xy, labels, "tab10" if labels is not None else None)
-    if labels is not None:
-        fig.colorbar(sc, ax=ax, label="label")
-    ax.set_xlabel(names[0])
-    ax.set_ylabel(names[1])
-    ax.set_title(f"Posterior means of {len(xy)} examples", fontsize=9)
     fig.tight_layout()
     return fig
 

@@ -26,10 +26,3 @@ def bad_result(normal_data):
     return make_result(NormalMean(), guide, normal_data)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small problems run fastest (and steadiest on a shared 2-core machine) on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

@@ -24,14 +24,6 @@ CHROMIUM_FLAGS = [
 ]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def digits_fits():
     """Two short fits of BPCA (K = 4) on 200 digits: enough for every figure, not for science."""
