@@ -91,3 +91,17 @@ def test_unknown_model_is_an_argparse_error(capsys):
 def test_report_of_a_missing_run_directory(tmp_path, capsys):
     assert main(["report", str(tmp_path / "none")]) == 2
     assert "run.json" in capsys.readouterr().err
+
+
+def test_fit_with_report_then_report_again_from_the_run_directory(tmp_path, bishop_csv, capsys):
+    out = tmp_path / "run"
+    assert main(["fit", "bpca", "--data", f"csv:{bishop_csv}", "--steps", "50", "--out", str(out), "--report"]) == 0
+    page = out / "report" / "index.html"
+    assert page.is_file() and (out / "report" / "inference_data.nc").is_file()
+    assert str(page) in capsys.readouterr().out
+    first = page.stat().st_mtime_ns
+    assert main(["report", str(out)]) == 0
+    assert page.stat().st_mtime_ns > first
+    assert "report written to" in capsys.readouterr().out
+    html = page.read_text()
+    assert "BayesianPCA" in html and "ard_relevance" in html
