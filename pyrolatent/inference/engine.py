@@ -151,10 +151,12 @@ def restore(model, data, checkpoint_path, *, guide=None, device="cpu") -> FitRes
     if guide is None:
         guide = model.default_guide()
     settings = FitSettings(
-        num_steps=max(1, int(state["step"])), checkpoint_path=checkpoint_path, resume=True, device=device
+        num_steps=max(1, int(state["step"])), checkpoint_path=checkpoint_path, resume=True, device=device, seed=None
     )
     inputs, n_items = _model_inputs(data, batched=False)
-    with pyro.settings.context(module_local_params=True):
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    # loading sets the RNG to the checkpoint's state: keep the caller's RNG as it was
+    with pyro.settings.context(module_local_params=True), torch.random.fork_rng(devices=devices):
         run = _Run(model, guide, inputs, n_items, settings, [])
         run._setup()
         run._resume(state)

@@ -359,3 +359,13 @@ def test_model_without_default_guide_needs_a_guide():
 def test_settings_object_and_keywords_do_not_mix():
     with pytest.raises(TypeError, match="either 'settings' or keyword settings"):
         fit(small_bpca(), DATA, settings=FitSettings(num_steps=1), lr=0.1)
+
+
+def test_restore_leaves_the_global_rng_alone(tmp_path):
+    ckpt = tmp_path / "c.pt"
+    fit(small_bpca(), DATA, num_steps=5, checkpoint_path=ckpt)
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    restore(small_bpca(), DATA, ckpt)
+    assert torch.equal(torch.rand(3), expected)
