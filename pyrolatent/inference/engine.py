@@ -248,6 +248,7 @@ class _Run:
         self.ckpt_path = Path(settings.checkpoint_path) if settings.checkpoint_path is not None else None
         self.perm = None
         self.step = 0
+        self.last_checkpoint = None
 
     # -- set-up --------------------------------------------------------------
     def _modules(self):
@@ -358,13 +359,11 @@ class _Run:
         self.optimizer.zero_grad(set_to_none=True)
         loss = self.elbo.differentiable_loss(self.model, self.guide, **self._kwargs(idx))
         loss.backward()
-        grads = [p.grad for p in self.params if p.grad is not None]
         if self.settings.clip_norm is not None:
             gnorm = torch.nn.utils.clip_grad_norm_(self.params, self.settings.clip_norm)
-        elif grads:
-            gnorm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
         else:
-            gnorm = loss.new_zeros(())
+            grads = [p.grad for p in self.params if p.grad is not None]
+            gnorm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))) if grads else loss.new_zeros(())
         # A non-finite step is applied like any other; the check at the end of
         # the window finds it, restores the last clean snapshot and replays.
         self.losses[self.step] = loss.detach()
@@ -399,7 +398,7 @@ class _Run:
             interrupted=interrupted,
             converged=converged,
             data=self.cpu_inputs,
-            checkpoint_path=getattr(self, "last_checkpoint", None),
+            checkpoint_path=self.last_checkpoint,
         )
 
     def _check(self, window_start: int, snapshot: dict, t0: float, start_step: int) -> tuple[float, dict]:
