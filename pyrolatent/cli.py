@@ -109,6 +109,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="run directory to write")
     p.add_argument("--progress", action="store_true", help="show a progress bar")
     p.add_argument("--report", action="store_true", help="also write an HTML diagnostics report into DIR/report")
+    p.add_argument("--restarts", type=int, default=None, metavar="R",
+                   help="fit R copies from seeds SEED..SEED+R-1 and report their agreement (R-hat across restarts)")
     for entry in MODELS.values():
         if entry.add_arguments is not None:
             entry.add_arguments(p)
@@ -141,31 +143,43 @@ def _load_data(args, entry: ModelEntry) -> tuple[Dataset, Dataset | None]:
     return data.split(entry.test_fraction, seed=args.seed)
 
 
-def _report(result: FitResult, data: Dataset, out: Path) -> Path:
+def _report(result: FitResult, data: Dataset, out: Path, restarts=None) -> Path:
     from pyrolatent.reports import write_report
 
-    return write_report(result, data, out)
+    return write_report(result, data, out, restarts=restarts)
+
+
+def _restarts(args, entry: ModelEntry, data: Dataset, result: FitResult, settings: dict):
+    """Fit ``--restarts - 1`` more copies (seeds ``--seed + 1``, ...) and compare all
+    of them on the model's identifiable quantities (R-hat across restarts)."""
+    from pyrolatent.diagnostics import restart_diagnostics
+
+    others = [fit(entry.build(args, data), data, **{**settings, "seed": args.seed + r}) for r in range(1, args.restarts)]
+    return restart_diagnostics([result, *others])
 
 
 def run_fit(args) -> dict:
     entry = MODELS[args.model]
+    if args.restarts is not None and args.restarts < 2:
+        raise ValueError(f"The 'restarts' argument must be an integer >= 2. Got {args.restarts} instead.")
     data, test = _load_data(args, entry)
     model = entry.build(args, data)
+    if args.restarts is not None and not hasattr(model, "identifiable_quantities"):
+        raise ValueError(f"The 'restarts' option needs a model with identifiable quantities; {args.model} has none.")
     out: Path = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    settings = dict(
+        num_steps=args.steps,
+        lr=args.lr if args.lr is not None else entry.default_lr,
+        batch_size=args.batch_size if args.batch_size is not None else entry.default_batch_size,
+        seed=args.seed,
+        device=args.device,
+        progress=args.progress,
+    )
     try:
-        result = fit(
-            model,
-            data,
-            num_steps=args.steps,
-            lr=args.lr if args.lr is not None else entry.default_lr,
-            batch_size=args.batch_size if args.batch_size is not None else entry.default_batch_size,
-            seed=args.seed,
-            device=args.device,
-            progress=args.progress,
-            checkpoint_path=tmp / "checkpoint.pt",
-        )
+        result = fit(model, data, checkpoint_path=tmp / "checkpoint.pt", **settings)
+        restarts = _restarts(args, entry, data, result, settings) if args.restarts else None
         # the run directory is renamed into place at the end: record the final path
         final_ckpt = out / "checkpoint.pt"
         result.settings = dataclasses.replace(result.settings, checkpoint_path=final_ckpt)
@@ -178,6 +192,8 @@ def run_fit(args) -> dict:
             **result.summary(),
             **entry.summarize(args, result, data, test),
         }
+        if restarts is not None:
+            summary.update(restarts=args.restarts, restarts_max_rhat=restarts.max_rhat, restarts_agree=restarts.agree)
         run_args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
         _write_json(tmp / "run.json", run_args)
         _write_json(tmp / "settings.json", result.settings.to_dict())
@@ -185,7 +201,7 @@ def run_fit(args) -> dict:
         (tmp / "losses.csv").write_text("step,loss\n" + "".join(f"{i},{float(v)!r}\n" for i, v in enumerate(losses)))
         _write_json(tmp / "summary.json", summary)
         if args.report:
-            _report(result, data, tmp)
+            _report(result, data, tmp, restarts)
         _replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -196,6 +212,8 @@ def run_fit(args) -> dict:
         + (" (interrupted)" if result.interrupted else "")
     )
     print(f"  final ELBO {summary['final_elbo']:.6g}; {entry.describe(summary)}")
+    if restarts is not None:
+        print(f"  {restarts.summary()}")
     print(f"  run directory: {out}")
     if args.report:
         print(f"  report: {out / 'report' / 'index.html'}")
