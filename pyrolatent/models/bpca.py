@@ -186,7 +186,8 @@ class BayesianPCA(LatentModel):
         """Posterior means of the global sites under ``guide``, as a :class:`BPCAPosterior`.
 
         Draws ``num_samples`` times from the guide (called with ``x`` when an
-        amortised guide needs data) and averages.
+        amortised guide needs data) and averages; the summaries live on the CPU
+        whatever device the fit used.
         """
         num_samples = check_positive_int("num_samples", num_samples)
         draws = {"alpha": [], "W": [], "mu": [], "tau": []}
@@ -194,8 +195,8 @@ class BayesianPCA(LatentModel):
             trace = poutine.trace(guide).get_trace(x=x) if x is not None else poutine.trace(guide).get_trace()
             for name in draws:
                 draws[name].append(trace.nodes[name]["value"])
-        means = {name: torch.stack(values).mean(0) for name, values in draws.items()}
-        noise_variance = torch.stack(draws["tau"]).reciprocal().mean(0)
+        means = {name: torch.stack(values).mean(0).cpu() for name, values in draws.items()}
+        noise_variance = torch.stack(draws["tau"]).reciprocal().mean(0).cpu()
         return BPCAPosterior(means["W"], means["mu"], means["alpha"], noise_variance)
 
     # -- hooks for diagnostics and reports (see LatentModel) -----------------
@@ -309,7 +310,7 @@ class BPCAPosterior:
 
     def transform(self, x) -> torch.Tensor:
         """Posterior mean of ``z`` for each row of ``x`` (n, K), given the point estimates."""
-        x = check_tensor("x", x, ndim=2)
+        x = check_tensor("x", x, ndim=2).cpu()
         if x.shape[1] != self.W.shape[1]:
             raise ValueError(f"The 'x' argument must have {self.W.shape[1]} columns; got shape {tuple(x.shape)}.")
         rhs = self.W @ (x - self.mu).T / self.noise_variance
