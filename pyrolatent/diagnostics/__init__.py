@@ -15,7 +15,7 @@
 Only :mod:`._arviz` knows which ArviZ (0.23 or 1.x) is installed.
 """
 
-from .inference_data import data_inputs, load_inference_data, model_inputs, save_inference_data, to_inference_data
+from .inference_data import load_inference_data, model_inputs, save_inference_data, to_inference_data
 from .loo import LOO, compare_models, loo
 from .nuts import NUTSComparison, NUTSResult, ReplayGuide, compare_to_nuts, run_nuts
 from .psis import PSISDiagnostic, khat_verdict, psis_diagnostic, psis_from_log_weights
@@ -30,7 +30,6 @@ __all__ = [
     "RestartDiagnostic",
     "compare_models",
     "compare_to_nuts",
-    "data_inputs",
     "draw_quantities",
     "fit_restarts",
     "khat_verdict",

@@ -19,11 +19,12 @@ import xarray as xr
 
 import pyrolatent
 from pyrolatent._validation import check_positive_int
+from pyrolatent.inference import as_model_inputs
 
 from . import _arviz
 from ._draws import GuideDraws, SiteInfo, draw_from_guide
 
-__all__ = ["data_inputs", "load_inference_data", "model_inputs", "save_inference_data", "to_inference_data"]
+__all__ = ["load_inference_data", "model_inputs", "save_inference_data", "to_inference_data"]
 
 #: Values the posterior_predictive group may hold by default (about 4 MB in float32).
 _PREDICTIVE_VALUES = 2**20
@@ -33,32 +34,10 @@ _MIN_PREDICTIVE = 10
 _LOCAL_VALUES = 2**22
 
 
-def data_inputs(data) -> dict:
-    """Keyword inputs of a model from ``data``: a ``pyrolatent.data.Dataset`` or
-    a tensor (passed as ``x=``) or a mapping of keyword inputs."""
-    if isinstance(getattr(data, "x", None), torch.Tensor):
-        inputs = {"x": data.x}
-    elif isinstance(data, Mapping):
-        inputs = dict(data)
-    elif isinstance(data, (torch.Tensor, np.ndarray)):
-        inputs = {"x": torch.as_tensor(data)}
-    else:
-        raise TypeError(
-            "The 'data' argument must be a Dataset, a tensor or a mapping of model inputs. "
-            f"Got {type(data).__name__} instead."
-        )
-    if not inputs:
-        raise ValueError("The 'data' argument must not be an empty mapping.")
-    return {
-        k: v.to(torch.get_default_dtype()) if isinstance(v, torch.Tensor) and v.is_floating_point() else v
-        for k, v in inputs.items()
-    }
-
-
 def model_inputs(result, data=None) -> dict:
     """The keyword inputs to run ``result.model`` and ``result.guide`` on, on the fit's device.
 
-    ``data`` is as in :func:`data_inputs`; ``None`` uses the data of the fit.
+    ``data`` is as in :func:`pyrolatent.inference.as_model_inputs`; ``None`` uses the data of the fit.
     """
     if not hasattr(result, "model") or not hasattr(result, "guide"):
         raise TypeError(
@@ -70,7 +49,7 @@ def model_inputs(result, data=None) -> dict:
         if not data:
             raise ValueError("The 'data' argument is None and the 'result' holds no data; pass the data.")
     device = getattr(result, "device", None) or torch.device("cpu")
-    return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in data_inputs(data).items()}
+    return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in as_model_inputs(data).items()}
 
 
 def _event_names(name: str, info: SiteInfo, dims: Mapping) -> list[str]:

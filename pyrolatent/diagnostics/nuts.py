@@ -25,9 +25,9 @@ from pyro.infer import MCMC, NUTS
 from pyro.infer.autoguide.initialization import init_to_uniform, init_to_value
 
 from pyrolatent._validation import check_positive_int, check_probability
+from pyrolatent.inference import as_model_inputs
 
 from . import _arviz
-from .inference_data import data_inputs
 from .restarts import Quantities, draw_quantities, model_quantities
 
 __all__ = ["NUTSComparison", "NUTSResult", "ReplayGuide", "compare_to_nuts", "run_nuts"]
@@ -156,7 +156,7 @@ def run_nuts(
             "The 'init_values' argument must be a dict of site values or None. "
             f"Got {type(init_values).__name__} instead."
         )
-    inputs = data_inputs(data)
+    inputs = as_model_inputs(data)
     init = init_to_value(values=init_values) if init_values else init_to_uniform
     kernel = NUTS(
         model,

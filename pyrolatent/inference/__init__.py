@@ -1,7 +1,7 @@
 """The shared SVI engine: :func:`fit`, its settings, result and checkpoints."""
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .engine import Callback, NonFiniteLossError, StepInfo, fit, restore
+from .engine import Callback, NonFiniteLossError, StepInfo, as_model_inputs, fit, restore
 from .objectives import ImportanceWeightedELBO, MeanFieldELBO, TraceELBO
 from .result import FitResult
 from .settings import ELBOS, OPTIMIZERS, FitSettings, resolve_device
@@ -18,6 +18,7 @@ __all__ = [
     "OPTIMIZERS",
     "StepInfo",
     "TraceELBO",
+    "as_model_inputs",
     "fit",
     "load_checkpoint",
     "resolve_device",

@@ -37,7 +37,7 @@ from .checkpoint import check_compatible, load_checkpoint, save_checkpoint
 from .result import FitResult
 from .settings import FitSettings, resolve_device
 
-__all__ = ["fit", "restore", "Callback", "StepInfo", "NonFiniteLossError"]
+__all__ = ["fit", "restore", "as_model_inputs", "Callback", "StepInfo", "NonFiniteLossError"]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -164,25 +164,35 @@ def restore(model, data, checkpoint_path, *, guide=None, device="cpu") -> FitRes
         return run._result(run.step, time.perf_counter())
 
 
-def _model_inputs(data, *, batched: bool) -> tuple[dict, int]:
+def as_model_inputs(data) -> dict:
+    """The keyword arguments a model is called with for ``data``, checked.
+
+    A tensor, array or :class:`~pyrolatent.data.Dataset` becomes ``{"x": ...}``;
+    a mapping is taken as the keyword arguments. Every array is checked (rank,
+    numeric, finite) and floating data get the default float dtype.
+    """
     x = getattr(data, "x", None)
-    if isinstance(x, torch.Tensor):  # a pyrolatent Dataset
-        data = {"x": x}
-    elif isinstance(data, Mapping):
-        data = dict(data)
-    else:
-        data = {"x": data}
-    if not data:
-        raise ValueError("The 'data' argument must not be an empty mapping.")
-    checked, sizes = {}, set()
-    for key, value in data.items():
-        if isinstance(value, torch.Tensor) or hasattr(value, "__array__"):
-            value = check_tensor(f"data[{key!r}]" if len(data) > 1 or key != "x" else "data", value, dtype="any")
-            if value.is_floating_point():
-                value = value.to(torch.get_default_dtype())
-            if value.dim() >= 1:
-                sizes.add(value.shape[0])
-        checked[key] = value
+    if isinstance(data, Mapping):
+        if not data:
+            raise ValueError("The 'data' argument must not be an empty mapping.")
+        # tensors and arrays are checked; other keyword arguments pass as they are
+        arrays = {k: v for k, v in data.items() if isinstance(v, torch.Tensor) or hasattr(v, "__array__")}
+        names = {k: f"data[{k!r}]" for k in arrays}
+    else:  # a tensor, an array-like, or a pyrolatent Dataset
+        arrays = {"x": x if isinstance(x, torch.Tensor) else data}
+        names = {"x": "data"}
+        data = arrays
+    checked = dict(data)
+    for key, value in arrays.items():
+        value = check_tensor(names[key], value, dtype="any")
+        checked[key] = value.to(torch.get_default_dtype()) if value.is_floating_point() else value
+    return checked
+
+
+def _model_inputs(data, *, batched: bool) -> tuple[dict, int]:
+    """``as_model_inputs(data)`` and the number of items (common first size)."""
+    checked = as_model_inputs(data)
+    sizes = {v.shape[0] for v in checked.values() if isinstance(v, torch.Tensor) and v.dim() >= 1}
     if batched and len(sizes) != 1:
         raise ValueError(
             "With 'batch_size' set, every tensor in 'data' must have the same first size; "

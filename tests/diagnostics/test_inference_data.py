@@ -161,7 +161,7 @@ def test_bad_result_and_dims(exact_result):
         to_inference_data(object())
     with pytest.raises(ValueError, match="'dims' argument gives 2 dim name\\(s\\) for site 'mu'"):
         to_inference_data(exact_result, num_samples=5, dims={"mu": ("a", "b")})
-    with pytest.raises(TypeError, match="'data' argument must be a Dataset"):
+    with pytest.raises(TypeError, match="'data' argument must be numeric"):
         to_inference_data(exact_result, "not data")
 
 
