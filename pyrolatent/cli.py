@@ -14,16 +14,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
-import shutil
 import sys
-import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from pyrolatent import cli_vae
+from pyrolatent._files import replacing_dir
 from pyrolatent.data import DATA_SPECS, Dataset, load_dataset
 from pyrolatent.inference import CheckpointError, FitResult, NonFiniteLossError, fit, restore
 
@@ -123,17 +120,6 @@ def _write_json(path: Path, obj) -> None:
     path.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
-def _replace_dir(tmp: Path, out: Path) -> None:
-    """Move the finished ``tmp`` folder to ``out``, replacing an old one."""
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}-{time.time_ns()}")
-        out.rename(old)
-    tmp.rename(out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def _load_data(args, entry: ModelEntry) -> tuple[Dataset, Dataset | None]:
     data = load_dataset(args.data)
     if entry.prepare is not None:
@@ -167,8 +153,6 @@ def run_fit(args) -> dict:
     if args.restarts is not None and not hasattr(model, "identifiable_quantities"):
         raise ValueError(f"The 'restarts' option needs a model with identifiable quantities; {args.model} has none.")
     out: Path = args.out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     settings = dict(
         num_steps=args.steps,
         lr=args.lr if args.lr is not None else entry.default_lr,
@@ -177,7 +161,7 @@ def run_fit(args) -> dict:
         device=args.device,
         progress=args.progress,
     )
-    try:
+    with replacing_dir(out) as tmp:
         result = fit(model, data, checkpoint_path=tmp / "checkpoint.pt", **settings)
         restarts = _restarts(args, entry, data, result, settings) if args.restarts else None
         # the run directory is renamed into place at the end: record the final path
@@ -202,10 +186,6 @@ def run_fit(args) -> dict:
         _write_json(tmp / "summary.json", summary)
         if args.report:
             _report(result, data, tmp, restarts)
-        _replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     print(
         f"pyrolatent: fitted {args.model} on {data.name} ({data.n_samples} x {data.n_features}) "
         f"in {result.num_steps} steps, {result.wall_time:.1f} s on {result.device}"

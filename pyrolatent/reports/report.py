@@ -13,14 +13,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from pyrolatent._files import replacing_dir
 from pyrolatent._validation import check_positive_int
 from pyrolatent.diagnostics import _arviz
 from pyrolatent.diagnostics.inference_data import model_inputs, save_inference_data, to_inference_data
@@ -162,28 +160,9 @@ def write_report(
         )
     if nuts is not None and not isinstance(nuts, NUTSComparison):
         raise TypeError(f"The 'nuts' argument must be a NUTSComparison or None. Got {type(nuts).__name__} instead.")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{REPORT_DIR}.tmp-", dir=out_dir))
-    try:
-        tmp.chmod(0o755)  # mkdtemp makes it private; a report is meant to be read
+    final = Path(out_dir) / REPORT_DIR
+    with replacing_dir(final) as tmp:
         _build(result, data, tmp, restarts=restarts, nuts=nuts, num_samples=num_samples, seed=seed, title=title)
-        final = out_dir / REPORT_DIR
-        old = None
-        if final.exists():
-            old = out_dir / f".{REPORT_DIR}.old-{os.getpid()}-{time.time_ns()}"
-            final.rename(old)
-        try:
-            tmp.rename(final)
-        except BaseException:
-            if old is not None:  # put the previous report back
-                old.rename(final)
-            raise
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return final / "index.html"
 
 
