@@ -95,7 +95,7 @@ def test_analytic_kl_elbo_equals_monte_carlo_elbo_in_expectation(fitted, digits)
 
 
 def test_iwae_bound_is_above_elbo_and_increases_with_k(fitted, digits):
-    """On a fitted model the bound L_K grows with K, above the ELBO (L_1).
+    """On a fitted model the bound L_K grows with K: ELBO (L_1) < L_10 < L_1000.
 
     Past K ~ 100 the gaps are ~0.01 nats here, below the noise of independent
     estimates, so L_K is estimated from one pool of S = 10,000 draws per example split
@@ -107,10 +107,13 @@ def test_iwae_bound_is_above_elbo_and_increases_with_k(fitted, digits):
     S, n = 10_000, x.shape[0]
     log_w = fitted.log_weights(x, num_samples=S).double()
     pooled = {k: float((log_w.reshape(S // k, k, n).logsumexp(1) - math.log(k)).mean()) for k in (1, 10, 100, 1000)}
-    values = list(pooled.values())
-    assert all(b > a for a, b in zip(values, values[1:])), pooled
+    # (the pooled values increase with K by Jensen's inequality whatever the model,
+    # so their order is no test; the independent estimates below are)
     elbo = fitted.elbo(x, num_samples=1000)
+    l10 = fitted.log_likelihood(x, num_samples=10)
     bound = fitted.log_likelihood(x, num_samples=1000)
+    # measured (3 seeds): ELBO -25.02, L_10 -24.85 to -24.88, L_1000 -24.83 to -24.84
+    assert float(elbo.mean()) + 0.1 < float(l10.mean()) < float(bound.mean())
     assert abs(float(elbo.mean()) - pooled[1]) < 0.03
     assert abs(float(bound.mean()) - pooled[1000]) < 0.03
     assert float(bound.mean() - elbo.mean()) > 0.05
