@@ -3,7 +3,8 @@
 - :func:`load_digits` — scikit-learn's bundled 8x8 digits (no download), the default.
 - :func:`load_mnist`, :func:`load_frey`, :func:`load_array` — user files (MNIST IDX,
   ``frey_rawface.mat``, CSV/NPY); :func:`load_dataset` parses the CLI form
-  ``digits | mnist:PATH | frey:PATH | csv:PATH | npy:PATH``.
+  ``digits | mnist:PATH | frey:PATH | csv:PATH | npy:PATH | nasbench201:PATH``.
+- :func:`load_nasbench201` — the NAS-Bench-201 table in the arch2vec encoding.
 - :func:`binarize` — stochastic or thresholded {0, 1} data for Bernoulli likelihoods.
 - :func:`make_low_rank`, :func:`make_bishop`, :func:`make_bishop_variational` —
   Gaussian data with a known low-rank-plus-noise covariance, for Bayesian PCA.
@@ -19,6 +20,7 @@ from pyrolatent.data.loaders import (
     load_frey,
     load_mnist,
 )
+from pyrolatent.data.nasbench import NASBench201, load_nasbench201
 from pyrolatent.data.synthetic import (
     make_bishop,
     make_bishop_variational,
@@ -35,6 +37,8 @@ __all__ = [
     "load_digits",
     "load_frey",
     "load_mnist",
+    "NASBench201",
+    "load_nasbench201",
     "make_bishop",
     "make_bishop_variational",
     "make_low_rank",
