@@ -73,7 +73,7 @@ def parse_arch_string(arch: str) -> tuple[int, ...]:
         raise TypeError(f"The 'arch' argument must be a string; got {type(arch).__name__}.")
     tokens = [t for t in arch.replace("+", "|").split("|") if t]
     expected = ("~0", "~0", "~1", "~0", "~1", "~2")
-    if len(tokens) != N_EDGES or any(not t.endswith(e) for t, e in zip(tokens, expected)):
+    if len(tokens) != N_EDGES or any(not t.endswith(e) for t, e in zip(tokens, expected, strict=True)):
         raise ValueError(f"The 'arch' argument must have the form '|op~0|+|op~0|op~1|+|op~0|op~1|op~2|'; got {arch!r}.")
     codes = []
     for token in tokens:

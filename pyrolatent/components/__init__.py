@@ -1,0 +1,1 @@
+"""What models share: networks, likelihoods, latent priors, guides, graph layers."""

@@ -1,0 +1,108 @@
+"""Where the searches look: a pre-trained GraphVAE embedding, or the ablation's unlearned spaces.
+
+- :func:`pretrain_graphvae` — arch2vec pre-training (90 % of the cells, batch 32, Adam 1e-3,
+  10 epochs, no labels) through :func:`pyrolatent.inference.fit`, then table 1 figures and the
+  embedding (mean of node means) of every cell.
+- :func:`onehot_features`, :func:`random_projection` — the raw one-hot encoding and a Gaussian
+  random projection of it to the latent size: the same BO on a space that was not learned.
+- :func:`save_embedding`, :func:`load_embedding` — the folder a pre-training writes and a search reads.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from pyrolatent._validation import check_positive_int
+
+__all__ = ["load_embedding", "onehot_features", "pretrain_graphvae", "random_projection", "save_embedding"]
+
+EMBEDDING_FILE = "embedding.pt"
+
+
+def onehot_features(table) -> torch.Tensor:
+    """The flattened arch2vec one-hot matrix of every cell, ``(n, 56)``."""
+    return table.one_hot().reshape(table.n_cells, -1)
+
+
+def random_projection(table, dim: int = 16, seed: int = 0) -> torch.Tensor:
+    """A Gaussian random projection of the one-hot encoding to ``dim`` dimensions, ``(n, dim)``."""
+    dim = check_positive_int("dim", dim)
+    x = onehot_features(table)
+    generator = torch.Generator().manual_seed(seed)
+    return x @ (torch.randn(x.shape[1], dim, generator=generator, dtype=x.dtype) / x.shape[1] ** 0.5)
+
+
+def pretrain_graphvae(
+    table,
+    *,
+    num_epochs: int = 10,
+    batch_size: int = 32,
+    lr: float = 1e-3,
+    latent_dim: int = 16,
+    hidden: int = 128,
+    n_layers: int = 5,
+    test_fraction: float = 0.1,
+    seed: int = 0,
+    progress: bool = False,
+) -> dict:
+    """Pre-train a :class:`~pyrolatent.models.graph_vae.GraphVAE` on the cells of ``table``, without labels.
+
+    Returns ``{"model", "result", "metrics", "embedding" (n, latent_dim), "train_idx", "test_idx", "seconds"}``.
+    """
+    from pyrolatent.inference import fit
+    from pyrolatent.models.graph_vae import GraphVAE, pretraining_metrics
+
+    data = table.graph_data()
+    n = table.n_cells
+    generator = torch.Generator().manual_seed(seed)
+    perm = torch.randperm(n, generator=generator)
+    n_test = round(test_fraction * n)
+    test_idx, train_idx = perm[:n_test], perm[n_test:]
+    train = {k: v[train_idx] for k, v in data.items()}
+    model = GraphVAE(n_nodes=8, n_types=7, latent_dim=latent_dim, hidden=hidden, n_layers=n_layers)
+    start = time.perf_counter()
+    result = fit(
+        model, train, num_epochs=num_epochs, batch_size=batch_size, lr=lr, seed=seed, progress=progress, device="cpu"
+    )
+    seconds = time.perf_counter() - start
+    model.eval()
+    metrics = pretraining_metrics(model, data["ops"], data["adj"], train_idx, test_idx, seed=seed)
+    embedding = model.embed(data["ops"], data["adj"])
+    return {
+        "model": model,
+        "result": result,
+        "metrics": metrics,
+        "embedding": embedding,
+        "train_idx": train_idx,
+        "test_idx": test_idx,
+        "seconds": seconds,
+    }
+
+
+def save_embedding(folder, embedding: torch.Tensor, info: dict | None = None) -> Path:
+    """Write ``embedding.pt`` (and ``embedding.json`` with ``info``) into ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save(embedding.detach().cpu(), folder / EMBEDDING_FILE)
+    (folder / "embedding.json").write_text(json.dumps(info or {}, indent=2))
+    return folder / EMBEDDING_FILE
+
+
+def load_embedding(folder) -> torch.Tensor:
+    """Read the ``(n_cells, d)`` embedding a pre-training wrote (a folder or the ``.pt`` file)."""
+    path = Path(folder)
+    if path.is_dir():
+        path = path / EMBEDDING_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"The 'embedding' argument must be a folder holding {EMBEDDING_FILE} (written by "
+            f"'pyrolatent fit graphvae') or that file; got '{folder}'."
+        )
+    embedding = torch.load(path, weights_only=True)
+    if not isinstance(embedding, torch.Tensor) or embedding.dim() != 2:
+        raise ValueError(f"The file '{path}' must hold a 2-D tensor (n_cells, d); got {type(embedding).__name__}.")
+    return embedding
