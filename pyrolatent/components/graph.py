@@ -85,4 +85,4 @@ class GINEncoder(nn.Module):
         h = x
         for layer in self.layers:
             h = layer(h, a)
-        return self.loc(h), torch.exp(self.log_scale(h).clamp(-10.0, 5.0))
+        return self.loc(h), torch.exp(self.log_scale(h).clamp(-10.0, 5.0) - 2.0)  # start near the means

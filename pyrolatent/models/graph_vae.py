@@ -23,7 +23,10 @@ An architecture's embedding is the mean of its node means,
 :math:`\bar\mu_n = \frac1N \sum_i \mu_{n,i}`.
 
 Data enter as a mapping ``{"ops": (n, N) long, "adj": (n, N, N) float}``
-(``NASBench201.graph_data()``), through the ``"data"`` plate.
+(``NASBench201.graph_data()``), through the ``"data"`` plate; or, for cells that
+share one graph (NAS-Bench-201), as ``x``, the flattened one-hot matrix
+``(n, N * T)`` of :func:`~pyrolatent.data.load_dataset` ``("nasbench201:PATH")``,
+with the graph given once as the model's ``adjacency``.
 
 References
 ----------
@@ -37,10 +40,11 @@ from __future__ import annotations
 import pyro
 import pyro.distributions as dist
 import torch
+from pyro import poutine
 from pyro.nn import PyroModule
 from torch import nn
 
-from pyrolatent._validation import check_positive_int, check_tensor
+from pyrolatent._validation import check_positive_float, check_positive_int, check_tensor
 from pyrolatent.components.graph import GINEncoder, undirected
 from pyrolatent.models.base import LatentModel
 
@@ -62,6 +66,12 @@ class GraphVAE(LatentModel):
         Width of the GIN layers (128).
     n_layers : int
         GIN layers.
+    beta : float
+        Weight of the KL term: the sample site ``z`` is scaled by ``beta`` in model and guide
+        (``poutine.scale``), so the ELBO becomes :math:`\\mathbb E_q \\log p(X, A \\mid z) -
+        \\beta\\,\\mathrm{KL}(q \\,\\|\\, p)`. arch2vec's reconstruction-weighted loss plays the same role;
+        with ``beta = 1`` the inner-product decoder's posterior collapses to :math:`\\mu = 0` early in
+        training (every edge probability 1/2).
 
     Examples
     --------
@@ -72,13 +82,51 @@ class GraphVAE(LatentModel):
     torch.Size([6, 16])
     """
 
-    def __init__(self, n_nodes: int = 8, n_types: int = 7, latent_dim: int = 16, hidden: int = 128, n_layers: int = 5):
+    def __init__(
+        self,
+        n_nodes: int = 8,
+        n_types: int = 7,
+        latent_dim: int = 16,
+        hidden: int = 128,
+        n_layers: int = 5,
+        beta: float = 0.01,
+        adjacency: torch.Tensor | None = None,
+    ):
         super().__init__()
+        self.beta = check_positive_float("beta", beta)
         self.n_nodes = check_positive_int("n_nodes", n_nodes)
         self.n_types = check_positive_int("n_types", n_types)
         self.latent_dim = check_positive_int("latent_dim", latent_dim)
         self.encoder = GINEncoder(n_types, latent_dim, hidden, n_layers)
         self.op_decoder = nn.Linear(latent_dim, n_types)
+        if adjacency is None:
+            from pyrolatent.data.nasbench import ADJACENCY
+
+            adjacency = ADJACENCY if n_nodes == ADJACENCY.shape[0] else torch.zeros(n_nodes, n_nodes)
+        adjacency = check_tensor("adjacency", adjacency, ndim=2)
+        if adjacency.shape != (n_nodes, n_nodes):
+            raise ValueError(
+                f"The 'adjacency' argument of GraphVAE must have shape ({n_nodes}, {n_nodes}); "
+                f"got {tuple(adjacency.shape)}."
+            )
+        self.register_buffer("adjacency", adjacency.clone())
+
+    def _inputs(self, ops, adj, x):
+        """``(ops, adj)`` from either form of the data (``x``: flattened one-hot, shared graph)."""
+        if x is not None:
+            x = check_tensor("x", x, ndim=2)
+            if x.shape[1] != self.n_nodes * self.n_types:
+                raise ValueError(
+                    f"The 'x' argument of GraphVAE must have {self.n_nodes * self.n_types} columns "
+                    f"(n_nodes x n_types one-hot); got shape {tuple(x.shape)}."
+                )
+            ops = x.view(-1, self.n_nodes, self.n_types).argmax(-1)
+            adj = self.adjacency.to(x.dtype).expand(x.shape[0], -1, -1)
+        if ops is None:
+            return None, None
+        if adj is None:
+            adj = self.adjacency.expand(ops.shape[0], -1, -1)
+        return self._check(ops, adj)
 
     def _check(self, ops, adj):
         ops = check_tensor("ops", ops, ndim=2, dtype="int")
@@ -100,16 +148,17 @@ class GraphVAE(LatentModel):
         """Operation logits ``(..., N, T)`` and adjacency logits ``(..., N, N)`` of codes ``z`` ``(..., N, K)``."""
         return self.op_decoder(z), z @ z.transpose(-1, -2)
 
-    def forward(self, ops=None, adj=None, subsample=None, *, n_samples: int = 1):
+    def forward(self, ops=None, adj=None, subsample=None, *, x=None, n_samples: int = 1):
+        ops, adj = self._inputs(ops, adj, x)
         if ops is not None:
-            ops, adj = self._check(ops, adj)
             n = ops.shape[0]
         else:
             n = check_positive_int("n_samples", n_samples)
         device = self.op_decoder.weight.device
         with pyro.plate("data", n, subsample=subsample, dim=-1) as idx:
             prior = dist.Normal(torch.zeros((), device=device), torch.ones((), device=device))
-            z = pyro.sample("z", prior.expand([len(idx), self.n_nodes, self.latent_dim]).to_event(2))
+            with poutine.scale(scale=self.beta):
+                z = pyro.sample("z", prior.expand([len(idx), self.n_nodes, self.latent_dim]).to_event(2))
             op_logits, adj_logits = self.decode(z)
             target_ops = None if ops is None else ops.index_select(0, idx)
             target_adj = None
@@ -163,14 +212,15 @@ class GraphVAEGuide(PyroModule):
             raise TypeError(f"The 'model' argument of GraphVAEGuide must be a GraphVAE. Got {type(model).__name__}.")
         self._model = (model,)
 
-    def forward(self, ops=None, adj=None, subsample=None, *, n_samples: int = 1):
+    def forward(self, ops=None, adj=None, subsample=None, *, x=None, n_samples: int = 1):
         model = self._model[0]
-        if ops is None or adj is None:
-            raise ValueError("The 'ops' and 'adj' arguments of GraphVAEGuide must be the data; got None.")
-        ops, adj = model._check(ops, adj)
+        ops, adj = model._inputs(ops, adj, x)
+        if ops is None:
+            raise ValueError("The 'ops' (or 'x') argument of GraphVAEGuide must be the data; got None.")
         with pyro.plate("data", ops.shape[0], subsample=subsample, dim=-1) as idx:
             loc, scale = model.posterior(ops.index_select(0, idx), adj.index_select(0, idx))
-            return pyro.sample("z", dist.Normal(loc, scale).to_event(2))
+            with poutine.scale(scale=model.beta):
+                return pyro.sample("z", dist.Normal(loc, scale).to_event(2))
 
 
 @torch.no_grad()
@@ -188,8 +238,8 @@ def pretraining_metrics(
 
     - **reconstruction accuracy**: share of held-out cells (``test_idx``) whose
       node types and directed adjacency are both decoded exactly from their node means;
-    - **validity**: share of ``num_samples`` codes :math:`z = \mu + \sigma \odot \varepsilon`,
-      :math:`\varepsilon \sim \mathcal N(0, I)`, with :math:`\mu, \sigma` the mean and sd (per
+    - **validity**: share of ``num_samples`` codes :math:`z = \\mu + \\sigma \\odot \varepsilon`,
+      :math:`\varepsilon \\sim \\mathcal N(0, I)`, with :math:`\\mu, \\sigma` the mean and sd (per
       node and dimension) of the training cells' node means, that decode to a valid cell:
       input first, output last, an edge operation on every other node, and the adjacency
       of the training cells (NAS-Bench-201's graph is fixed);

@@ -60,7 +60,7 @@ def bayesian_optimization(
     queries: int = 100,
     runs: int = 500,
     n_init: int = 16,
-    n_candidates: int | None = 1000,
+    n_candidates: int | None = 500,
     n_local: int = 5,
     candidate_chunk: int = 2048,
     surrogate_options: dict | None = None,

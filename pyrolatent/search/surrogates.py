@@ -230,14 +230,14 @@ class BatchedGP:
     ----------
     num_steps : int
         Adam steps on the negative log marginal likelihood per :meth:`fit`
-        (the first fit runs twice as many).
+        (the first fit runs five times as many).
     lr : float
         Adam learning rate.
     jitter : float
         Added to the kernel diagonal.
     """
 
-    def __init__(self, num_steps=40, lr=0.05, jitter=1e-6):
+    def __init__(self, num_steps=10, lr=0.05, jitter=1e-6):
         self.num_steps = check_positive_int("num_steps", num_steps)
         self.lr = check_positive_float("lr", lr)
         self.jitter = check_positive_float("jitter", jitter)
@@ -272,7 +272,7 @@ class BatchedGP:
                 torch.zeros(runs, 1, 1, dtype=x.dtype),
                 torch.full((runs, 1, 1), math.log(0.1), dtype=x.dtype),
             ]
-            steps *= 2
+            steps *= 5
         params = [p.detach().requires_grad_() for p in self._state]
         self._state = params
         optim = torch.optim.Adam(params, lr=self.lr)
