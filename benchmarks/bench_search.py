@@ -9,8 +9,8 @@ seconds, differences in standard errors) and ``curves.npz``, and prints the tabl
 """
 
 import argparse
-import math
 import json
+import math
 import time
 from pathlib import Path
 
@@ -30,8 +30,10 @@ def main():
     p.add_argument("--table", required=True)
     p.add_argument("--embedding", required=True)
     p.add_argument("--runs", type=int, default=500)
+    p.add_argument("--bo-runs", type=int, default=None, help="runs of the BO methods (default: --runs)")
     p.add_argument("--queries", type=int, default=100)
     p.add_argument("--noise", type=float, default=0.3)
+    p.add_argument("--tag", default="", help="suffix of the output files")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--methods", default="rs,re,bo,bo-gp,bo-onehot,bo-randproj")
     p.add_argument("--datasets", default=",".join(DATASETS))
@@ -41,7 +43,7 @@ def main():
     table = load_nasbench201(args.table)
     space = CellSpace(table.edge_ops)
     features = {
-        "latent": load_embedding(args.embedding),
+        "latent": load_embedding(args.embedding) if args.embedding != "none" else None,
         "onehot": onehot_features(table),
         "randproj": random_projection(table, 16, seed=0),
     }
@@ -60,7 +62,7 @@ def main():
                 space=space,
                 features=feats,
                 queries=args.queries,
-                runs=args.runs,
+                runs=args.runs if kind in ("rs", "re") else (args.bo_runs or args.runs),
                 noise=args.noise,
                 seed=args.seed,
             )
@@ -72,8 +74,10 @@ def main():
                 f"{ds:10s} {method:12s} {s['mean']:.2f} +- {s['std']:.2f} (sem {s['sem']:.3f}) {s['seconds']:.1f}s",
                 flush=True,
             )
-            np.savez_compressed(args.out / "curves.npz", **{k.replace("/", "__"): v for k, v in curves.items()})
-            (args.out / "results.json").write_text(json.dumps(results, indent=2))
+            np.savez_compressed(
+                args.out / f"curves{args.tag}.npz", **{k.replace("/", "__"): v for k, v in curves.items()}
+            )
+            (args.out / f"results{args.tag}.json").write_text(json.dumps(results, indent=2))
         for method in args.methods.split(","):
             for base in ("rs", "re"):
                 if method.startswith("bo") and f"{ds}/{base}" in curves:
@@ -81,7 +85,7 @@ def main():
                     se = math.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
                     results[f"{ds}/{method}"][f"vs_{base}_in_se"] = float((a.mean() - b.mean()) / se)
     results["total_seconds"] = time.perf_counter() - total
-    (args.out / "results.json").write_text(json.dumps(results, indent=2))
+    (args.out / f"results{args.tag}.json").write_text(json.dumps(results, indent=2))
     print(f"total {results['total_seconds']:.1f}s")
 
 

@@ -1,0 +1,30 @@
+"""Tests for the ``search`` command's module (wired into the parser by the CLI package)."""
+
+import argparse
+import json
+
+import pytest
+
+cli_search = pytest.importorskip("pyrolatent.cli.search", reason="needs the pyrolatent.cli package (issue 7)")
+
+
+@pytest.mark.parametrize("method, embedding", [("rs", "onehot"), ("bo", "randproj")])
+def test_search_writes_summary_and_report(shared_data, tmp_path, method, embedding):
+    args = argparse.Namespace(
+        table=shared_data / "nasbench201",
+        embedding=embedding,
+        dataset="cifar10",
+        method=method,
+        queries=20,
+        runs=5,
+        noise=0.3,
+        seed=0,
+        out=tmp_path / "run",
+    )
+    cli_search.run_search_command(args)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    for key in ("mean", "std", "runs", "queries", "method", "dataset", "noise"):
+        assert key in summary
+    assert summary["runs"] == 5 and summary["queries"] == 20 and summary["method"] == method
+    assert 10.0 < summary["mean"] <= 94.3734
+    assert (tmp_path / "run" / "report" / "best_so_far.png").is_file()
