@@ -72,6 +72,14 @@ class GraphVAE(LatentModel):
         \\beta\\,\\mathrm{KL}(q \\,\\|\\, p)`. arch2vec's reconstruction-weighted loss plays the same role;
         with ``beta = 1`` the inner-product decoder's posterior collapses to :math:`\\mu = 0` early in
         training (every edge probability 1/2).
+    adjacency_weight : float, optional
+        Scale of the adjacency log-likelihood (``poutine.scale`` on site ``A``). arch2vec's loss
+        averages the operation cross-entropy over the :math:`N` nodes and the adjacency BCE over
+        the :math:`N^2` entries, which weighs the adjacency :math:`1/N` relative to the operations;
+        None (default) uses that :math:`1/N`. With weight 1 the fit sits on the saddle
+        :math:`z = 0` (every edge 1/2, every operation uniform) for hundreds of steps.
+    adjacency : torch.Tensor, optional
+        The graph shared by all cells, used when the data come as ``x`` (default: NAS-Bench-201's).
 
     Examples
     --------
@@ -90,10 +98,14 @@ class GraphVAE(LatentModel):
         hidden: int = 128,
         n_layers: int = 5,
         beta: float = 0.01,
+        adjacency_weight: float | None = None,
         adjacency: torch.Tensor | None = None,
     ):
         super().__init__()
         self.beta = check_positive_float("beta", beta)
+        self.adjacency_weight = (
+            1.0 / n_nodes if adjacency_weight is None else check_positive_float("adjacency_weight", adjacency_weight)
+        )
         self.n_nodes = check_positive_int("n_nodes", n_nodes)
         self.n_types = check_positive_int("n_types", n_types)
         self.latent_dim = check_positive_int("latent_dim", latent_dim)
@@ -166,7 +178,8 @@ class GraphVAE(LatentModel):
                 eye = torch.eye(self.n_nodes, dtype=adj.dtype, device=adj.device)
                 target_adj = (undirected(adj.index_select(0, idx)) + eye).clamp(max=1.0)
             pyro.sample("X", dist.Categorical(logits=op_logits).to_event(1), obs=target_ops)
-            pyro.sample("A", dist.Bernoulli(logits=adj_logits).to_event(2), obs=target_adj)
+            with poutine.scale(scale=self.adjacency_weight):
+                pyro.sample("A", dist.Bernoulli(logits=adj_logits).to_event(2), obs=target_adj)
         return z
 
     def default_guide(self) -> GraphVAEGuide:
