@@ -66,6 +66,7 @@ def bayesian_optimization(
     surrogate_options: dict | None = None,
     generator: torch.Generator,
     method: str | None = None,
+    recommend: str = "signal",
 ) -> SearchResult:
     """Run ``runs`` Bayesian optimisations of ``queries`` queries each, in lock step.
 
@@ -93,8 +94,14 @@ def bayesian_optimization(
         Source of every random choice.
     method : str, optional
         Name recorded in the result (default ``"bo"`` / ``"bo-gp"``).
+    recommend : {"signal", "model"}
+        The cell a run has found after ``t`` queries: the queried cell with the best signal (as
+        for every method), or the queried cell with the best posterior mean of the surrogate
+        fitted to those ``t`` queries, which averages the noise over similar cells (one more
+        surrogate fit at the end of the budget).
     """
     surrogate = check_choice("surrogate", surrogate, SURROGATES)
+    recommend = check_choice("recommend", recommend, ("signal", "model"))
     queries = check_positive_int("queries", queries)
     runs = check_positive_int("runs", runs)
     n_init = check_positive_int("n_init", n_init, minimum=2)
@@ -120,8 +127,17 @@ def bayesian_optimization(
     rows = torch.arange(runs)
     visited[rows.unsqueeze(1), cells[:, :n_init]] = True
     model = _make_surrogate(surrogate, generator, dict(surrogate_options or {}))
+    recommended = cells.gather(1, torch.cummax(signals, dim=1).indices) if recommend == "model" else None
+
+    def _recommend(t):  # best posterior mean among the first t queries, with the model fitted to them
+        with torch.no_grad():
+            mean, _ = model.predict(features[cells[:, :t]])
+        recommended[:, t - 1] = cells[:, :t].gather(1, mean.argmax(1, keepdim=True)).squeeze(1)
+
     for t in range(n_init, queries):
         model.fit(features[cells[:, :t]], signals[:, :t])
+        if recommended is not None:
+            _recommend(t)
         if n_candidates is None:
             pool = torch.arange(n_cells).expand(runs, n_cells)
         else:
@@ -142,6 +158,9 @@ def bayesian_optimization(
         cells[:, t] = choice
         signals[:, t] = oracle(choice)
         visited[rows, choice] = True
+    if recommended is not None:
+        model.fit(features[cells], signals)
+        _recommend(queries)
     name = method or ("bo" if surrogate == "dngo" else "bo-gp")
     return SearchResult.from_queries(
         cells,
@@ -150,5 +169,6 @@ def bayesian_optimization(
         method=name,
         noise=oracle.noise,
         seconds=time.perf_counter() - start,
-        info={"surrogate": surrogate, "n_init": n_init, "n_candidates": n_candidates, "n_local": n_local},
+        recommended=recommended,
+        info={"recommend": recommend, "surrogate": surrogate, "n_init": n_init, "n_candidates": n_candidates, "n_local": n_local},
     )

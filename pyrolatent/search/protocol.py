@@ -81,10 +81,13 @@ class SearchResult:
     info: dict = field(default_factory=dict)
 
     @classmethod
-    def from_queries(cls, cells, signals, accuracy, **kwargs) -> SearchResult:
-        """Build the result from the queried cells and their signals."""
-        best = torch.cummax(signals, dim=1).indices
-        curves = accuracy[cells.gather(1, best)]
+    def from_queries(cls, cells, signals, accuracy, *, recommended=None, **kwargs) -> SearchResult:
+        """Build the result from the queried cells and their signals. The cell found after ``t``
+        queries is the one with the best signal so far, or ``recommended[:, t - 1]`` when given
+        (a method's own choice among the cells it queried, e.g. BO's best posterior mean)."""
+        if recommended is None:
+            recommended = cells.gather(1, torch.cummax(signals, dim=1).indices)
+        curves = accuracy[recommended]
         return cls(cells.numpy(), signals.numpy(), curves.numpy(), **kwargs)
 
     @property
