@@ -170,5 +170,11 @@ def bayesian_optimization(
         noise=oracle.noise,
         seconds=time.perf_counter() - start,
         recommended=recommended,
-        info={"recommend": recommend, "surrogate": surrogate, "n_init": n_init, "n_candidates": n_candidates, "n_local": n_local},
+        info={
+            "recommend": recommend,
+            "surrogate": surrogate,
+            "n_init": n_init,
+            "n_candidates": n_candidates,
+            "n_local": n_local,
+        },
     )

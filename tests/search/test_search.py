@@ -140,3 +140,23 @@ def test_expected_improvement_closed_form():
 def test_run_search_errors(bad, match):
     with pytest.raises(ValueError, match=match):
         run_search(bad, torch.rand(10), runs=2, queries=5)
+
+
+def test_bo_model_recommendation_is_among_the_queried_cells(space, accuracy):
+    features = torch.nn.functional.one_hot(space.edge_ops, 5).reshape(space.n_cells, -1).float()
+    result = run_search(
+        "bo",
+        accuracy,
+        space=space,
+        features=features,
+        runs=4,
+        queries=20,
+        noise=0.3,
+        seed=0,
+        n_candidates=100,
+        recommend="model",
+        surrogate_options={"num_epochs": 20},
+    )
+    # each recommended cell was queried: its accuracy is one of the run's queried accuracies
+    for run in range(4):
+        assert result.final[run] in set(accuracy[torch.as_tensor(result.cells[run])].tolist())
