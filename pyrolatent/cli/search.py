@@ -66,7 +66,7 @@ def load_features(spec: str, table):
 
 
 def _embed_from_run(run_dir: Path, table):
-    from pyrolatent.inference import restore
+    from pyrolatent.inference.checkpoint import load_checkpoint
 
     from .graphvae import build_graphvae, embed_cells
 
@@ -78,7 +78,9 @@ def _embed_from_run(run_dir: Path, table):
         )
     data = table.to_dataset()
     model = build_graphvae(saved, data)
-    restore(model, data, run_dir / "checkpoint.pt")
+    # the model's parameters only (restore() would also rebuild the optimiser and batching state)
+    params = load_checkpoint(run_dir / "checkpoint.pt")["params"]
+    model.load_state_dict({k[len("model.") :]: v for k, v in params.items() if k.startswith("model.")})
     model.eval()
     return embed_cells(model, data)
 

@@ -20,6 +20,7 @@ from .base import HOOKS, LatentModel
 from .bpca import BayesianPCA, BPCAGuide, BPCAPosterior
 from .dae import CorruptingDeltaGuide, DenoisingAutoencoder
 from .registry import REGISTRY, ModelSpec, get_model_spec
+from .graph_vae import GraphVAE, GraphVAEGuide
 from .vae import VAE
 
 __all__ = [
@@ -37,6 +38,8 @@ __all__ = [
     "ContinuousBernoulliLikelihood",
     "DistributionPrior",
     "GaussianLikelihood",
+    "GraphVAE",
+    "GraphVAEGuide",
     "LatentModel",
     "Likelihood",
     "LowRankNormalGuide",

@@ -7,7 +7,7 @@ and a :math:`K`-dimensional code per node [1]_:
 
     z_{n,i} &\sim \mathcal N(0, I_K), \qquad i = 1..N,
 
-    X_{n,i} \mid z &\sim \mathrm{Categorical}\big(\mathrm{softmax}(W z_{n,i} + b)\big)
+    x_{n,i} \mid z &\sim \mathrm{Categorical}\big(\mathrm{softmax}(W z_{n,i} + b)\big)
         \quad\text{(operation of node } i\text{)},
 
     A_{n,ij} \mid z &\sim \mathrm{Bernoulli}\big(\sigma(z_{n,i}^\top z_{n,j})\big)
@@ -47,8 +47,9 @@ from torch import nn
 from pyrolatent._validation import check_positive_float, check_positive_int, check_tensor
 from pyrolatent.components.graph import GINEncoder, undirected
 from pyrolatent.models.base import LatentModel
+from pyrolatent.models.registry import ModelSpec, register
 
-__all__ = ["GraphVAE", "GraphVAEGuide", "pretraining_metrics", "tiny_example"]
+__all__ = ["GraphVAE", "GraphVAEGuide", "pretraining_metrics", "tiny_example", "tiny_graphs"]
 
 
 class GraphVAE(LatentModel):
@@ -156,6 +157,13 @@ class GraphVAE(LatentModel):
             )
         return ops, adj
 
+    def plate_sizes(self, x=None, ops=None, adj=None, **inputs) -> dict[str, int]:
+        """``{"data": number of cells}``, from ``x`` or ``ops``."""
+        rows = x if x is not None else ops
+        if rows is None:
+            raise ValueError("The 'x' (or 'ops') argument of GraphVAE is needed to size the 'data' plate; got None.")
+        return {"data": int(rows.shape[0])}
+
     def decode(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Operation logits ``(..., N, T)`` and adjacency logits ``(..., N, N)`` of codes ``z`` ``(..., N, K)``."""
         return self.op_decoder(z), z @ z.transpose(-1, -2)
@@ -177,7 +185,7 @@ class GraphVAE(LatentModel):
             if adj is not None:
                 eye = torch.eye(self.n_nodes, dtype=adj.dtype, device=adj.device)
                 target_adj = (undirected(adj.index_select(0, idx)) + eye).clamp(max=1.0)
-            pyro.sample("X", dist.Categorical(logits=op_logits).to_event(1), obs=target_ops)
+            pyro.sample("x", dist.Categorical(logits=op_logits).to_event(1), obs=target_ops)
             with poutine.scale(scale=self.adjacency_weight):
                 pyro.sample("A", dist.Bernoulli(logits=adj_logits).to_event(2), obs=target_adj)
         return z
@@ -191,10 +199,18 @@ class GraphVAE(LatentModel):
         return self.encoder(x, adj)
 
     @torch.no_grad()
-    def encode(self, ops, adj, guide=None) -> torch.Tensor:
-        """Node means ``(n, N, K)`` (the guide is the encoder, which the model holds)."""
+    def node_means(self, ops, adj) -> torch.Tensor:
+        """Node means ``(n, N, K)`` of :math:`q(z \\mid X, A)` (the encoder, which the model holds)."""
         ops, adj = self._check(ops, adj)
         return self.posterior(ops, adj)[0]
+
+    @torch.no_grad()
+    def encode(self, x, guide=None) -> torch.Tensor:
+        """The hook: arch2vec embedding ``(n, K)`` (mean of the node means) of cells given as ``x``,
+        the flattened one-hot ``(n, N * T)`` on the model's shared graph. The default guide is
+        the model's encoder; another ``guide`` is not supported."""
+        ops, adj = self._inputs(None, None, x)
+        return self.embed(ops, adj)
 
     @torch.no_grad()
     def embed(self, ops, adj, *, batch_size: int = 4096) -> torch.Tensor:
@@ -261,10 +277,10 @@ def pretraining_metrics(
     Returns ``{"reconstruction_accuracy", "validity", "uniqueness"}``.
     """
     ops, adj = model._check(ops, adj)
-    mu_test = model.encode(ops[test_idx], adj[test_idx])
+    mu_test = model.node_means(ops[test_idx], adj[test_idx])
     rec_ops, rec_adj = model.reconstruct_graph(mu_test)
     exact = (rec_ops == ops[test_idx]).all(-1) & (rec_adj == adj[test_idx]).all(-1).all(-1)
-    mu_train = torch.cat([model.encode(ops[i], adj[i]) for i in train_idx.split(4096)])
+    mu_train = torch.cat([model.node_means(ops[i], adj[i]) for i in train_idx.split(4096)])
     loc, scale = mu_train.mean(0), mu_train.std(0)
     generator = torch.Generator().manual_seed(seed)
     eps = torch.randn((num_samples, *loc.shape), generator=generator, dtype=loc.dtype).to(loc.device)
@@ -286,8 +302,8 @@ def pretraining_metrics(
     }
 
 
-def tiny_example() -> tuple[GraphVAE, dict]:
-    """A small GraphVAE and six NAS-Bench-201-like cells, for the common model tests."""
+def tiny_graphs() -> tuple[GraphVAE, dict]:
+    """A small GraphVAE and six NAS-Bench-201-like cells as the mapping ``{"ops", "adj"}``."""
     from pyrolatent.data.nasbench import ADJACENCY
 
     generator = torch.Generator().manual_seed(0)
@@ -295,3 +311,25 @@ def tiny_example() -> tuple[GraphVAE, dict]:
     ops = torch.cat([torch.zeros(6, 1, dtype=torch.long), edge_ops + 1, torch.full((6, 1), 6)], dim=1)
     adj = ADJACENCY.to(torch.get_default_dtype()).expand(6, 8, 8).clone()
     return GraphVAE(n_nodes=8, n_types=7, latent_dim=4, hidden=16, n_layers=2), {"ops": ops, "adj": adj}
+
+
+def tiny_example():
+    """A small GraphVAE and six NAS-Bench-201-like cells as a :class:`~pyrolatent.data.Dataset`
+    (``x`` = flattened one-hot, the graph shared), for the common model tests."""
+    from pyrolatent.data import Dataset
+
+    model, data = tiny_graphs()
+    x = nn.functional.one_hot(data["ops"], model.n_types).to(torch.get_default_dtype()).reshape(6, -1)
+    return model, Dataset(x, name="nasbench201-tiny")
+
+
+register(
+    ModelSpec(
+        name="graphvae",
+        cls=GraphVAE,
+        title="Graph VAE of architecture cells, arch2vec (Yan et al. 2020)",
+        summary="GIN encoder, per-node Gaussian codes, inner-product adjacency and operation decoders",
+        cli="pyrolatent.cli.graphvae",
+        examples={"nasbench201": tiny_example},
+    )
+)

@@ -28,3 +28,26 @@ def test_search_writes_summary_and_report(shared_data, tmp_path, method, embeddi
     assert summary["runs"] == 5 and summary["queries"] == 20 and summary["method"] == method
     assert 10.0 < summary["mean"] <= 94.3734
     assert (tmp_path / "run" / "report" / "best_so_far.png").is_file()
+
+
+def test_fit_graphvae_then_search_in_its_embedding(shared_data, tmp_path):
+    from pyrolatent.cli import main
+
+    run_dir = tmp_path / "gv"
+    data = f"nasbench201:{shared_data / 'nasbench201'}"
+    assert main(["fit", "graphvae", "--data", data, "--steps", "5", "--out", str(run_dir)]) in (0, None)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert {"reconstruction_accuracy", "validity", "uniqueness"} <= set(summary)
+    args = argparse.Namespace(
+        table=shared_data / "nasbench201",
+        embedding=str(run_dir),
+        dataset="imagenet16",
+        method="bo",
+        queries=18,
+        runs=3,
+        noise=0.0,
+        seed=0,
+        out=tmp_path / "search",
+    )
+    out = cli_search.run_search_command(args)
+    assert out["runs"] == 3 and (tmp_path / "search" / "report" / "latent_space.png").is_file()

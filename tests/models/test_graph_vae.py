@@ -6,29 +6,29 @@ import pytest
 import torch
 
 from pyrolatent.inference import fit
-from pyrolatent.models.graph_vae import pretraining_metrics, tiny_example
+from pyrolatent.models.graph_vae import pretraining_metrics, tiny_graphs
 
 
 def test_model_and_guide_sites_match():
-    model, data = tiny_example()
+    model, data = tiny_graphs()
     guide = model.default_guide()
     guide_trace = poutine.trace(guide).get_trace(**data)
     model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(**data)
     assert set(guide_trace.stochastic_nodes) - {"data"} == {"z"}
-    assert {"z", "X", "A"} <= set(model_trace.nodes)
-    assert model_trace.nodes["X"]["is_observed"] and model_trace.nodes["A"]["is_observed"]
+    assert {"z", "x", "A"} <= set(model_trace.nodes)
+    assert model_trace.nodes["x"]["is_observed"] and model_trace.nodes["A"]["is_observed"]
     assert model_trace.nodes["z"]["value"].shape == (6, 8, 4)
 
 
 def test_prior_samples_without_data():
-    model, _ = tiny_example()
+    model, _ = tiny_graphs()
     trace = poutine.trace(model).get_trace(n_samples=3)
-    assert trace.nodes["X"]["value"].shape == (3, 8)
+    assert trace.nodes["x"]["value"].shape == (3, 8)
     assert trace.nodes["A"]["value"].shape == (3, 8, 8)
 
 
 def test_fit_lowers_the_loss_and_minibatches_through_the_data_plate():
-    model, data = tiny_example()
+    model, data = tiny_graphs()
     result = fit(model, data, num_steps=150, lr=1e-2, seed=0, progress=False, batch_size=3)
     losses = result.losses
     assert float(losses[-20:].mean()) < float(losses[:20].mean()) - 20.0
@@ -36,8 +36,8 @@ def test_fit_lowers_the_loss_and_minibatches_through_the_data_plate():
 
 
 def test_embedding_is_the_mean_of_node_means():
-    model, data = tiny_example()
-    node_means = model.encode(data["ops"], data["adj"])
+    model, data = tiny_graphs()
+    node_means = model.node_means(data["ops"], data["adj"])
     torch.testing.assert_close(model.embed(data["ops"], data["adj"]), node_means.mean(1))
 
 
@@ -45,11 +45,11 @@ def test_metrics_bookkeeping_with_a_known_decoder(monkeypatch):
     # a stub decoder: held-out codes decode to their own cell except cell 1 (wrong op);
     # of 400 prior draws the first 100 decode to cell 0, the next 100 to cell 2, the rest are invalid
     # -> reconstruction 2/3 of the 3 test cells, validity 50 %, uniqueness 2 distinct / 200 valid = 1 %
-    model, data = tiny_example()
+    model, data = tiny_graphs()
     ops, adj = data["ops"], data["adj"]
     test_idx, train_idx = torch.tensor([0, 1, 2]), torch.tensor([3, 4, 5])
 
-    def encode(o, a, guide=None):
+    def node_means(o, a):
         # the code of a cell carries its row in the data (matched by its ops)
         rows = [int(((ops == row).all(-1)).nonzero()[0]) for row in o]
         return torch.tensor(rows, dtype=torch.float).view(-1, 1, 1).expand(-1, 8, 4).clone()
@@ -64,7 +64,7 @@ def test_metrics_bookkeeping_with_a_known_decoder(monkeypatch):
         out[200:, 0] = 3  # not the input type: invalid
         return out, adj[:1].expand(400, -1, -1)
 
-    monkeypatch.setattr(model, "encode", encode)
+    monkeypatch.setattr(model, "node_means", node_means)
     monkeypatch.setattr(model, "reconstruct_graph", reconstruct_graph)
     metrics = pretraining_metrics(model, ops, adj, train_idx, test_idx, num_samples=400)
     assert metrics["reconstruction_accuracy"] == pytest.approx(200 / 3)
@@ -73,9 +73,9 @@ def test_metrics_bookkeeping_with_a_known_decoder(monkeypatch):
 
 
 def test_fit_reconstructs_six_cells():
-    model, data = tiny_example()
+    model, data = tiny_graphs()
     fit(model, data, num_steps=1000, lr=1e-2, seed=0, progress=False)
-    ops, adj = model.reconstruct_graph(model.encode(data["ops"], data["adj"]))
+    ops, adj = model.reconstruct_graph(model.node_means(data["ops"], data["adj"]))
     assert float((ops == data["ops"]).float().mean()) > 0.9
     assert float((adj == data["adj"]).float().mean()) > 0.95
 
@@ -85,14 +85,14 @@ def test_fit_reconstructs_six_cells():
     [(torch.zeros(2, 5, dtype=torch.long), "shapes"), (torch.full((2, 8), 9), "node types")],
 )
 def test_bad_data_is_refused(ops, match):
-    model, data = tiny_example()
+    model, data = tiny_graphs()
     with pytest.raises(ValueError, match=match):
         model(ops=ops, adj=data["adj"][:2])
 
 
 def test_flattened_one_hot_input_equals_the_mapping():
     # the Dataset form (x = flattened one-hot, shared adjacency) gives the same log density
-    model, data = tiny_example()
+    model, data = tiny_graphs()
     x = torch.nn.functional.one_hot(data["ops"], 7).float().reshape(6, -1)
     guide = model.default_guide()
     pyro.set_rng_seed(1)
@@ -100,3 +100,9 @@ def test_flattened_one_hot_input_equals_the_mapping():
     lp_map = poutine.trace(poutine.replay(model, trace=tr)).get_trace(**data).log_prob_sum()
     lp_x = poutine.trace(poutine.replay(model, trace=tr)).get_trace(x=x).log_prob_sum()
     torch.testing.assert_close(lp_map, lp_x)
+
+
+def test_encode_hook_embeds_the_flattened_one_hot():
+    model, data = tiny_graphs()
+    x = torch.nn.functional.one_hot(data["ops"], 7).float().reshape(6, -1)
+    torch.testing.assert_close(model.encode(x), model.embed(data["ops"], data["adj"]))
