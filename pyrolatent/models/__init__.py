@@ -19,8 +19,8 @@ from .autoencoder import Autoencoder, DeltaGuide
 from .base import HOOKS, LatentModel
 from .bpca import BayesianPCA, BPCAGuide, BPCAPosterior
 from .dae import CorruptingDeltaGuide, DenoisingAutoencoder
-from .registry import REGISTRY, ModelSpec, get_model_spec
 from .graph_vae import GraphVAE, GraphVAEGuide
+from .registry import REGISTRY, ModelSpec, get_model_spec
 from .vae import VAE
 
 __all__ = [
