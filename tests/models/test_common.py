@@ -65,7 +65,9 @@ def test_minibatch_plate_has_the_fixed_name_and_dim(case):
     make, data = case
     model = make()
     idx = torch.tensor([0, 3, 5])
-    trace = poutine.trace(model).get_trace(x=data.x, subsample=idx)
+    # as SVI runs it: the guide draws the latents, the model scores them
+    guide_trace = poutine.trace(model.default_guide()).get_trace(x=data.x, subsample=idx)
+    trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(x=data.x, subsample=idx)
     frames = trace.nodes["x"]["cond_indep_stack"]
     assert [(f.name, f.dim, f.size, f.full_size) for f in frames] == [("data", -1, 3, data.n_samples)]
     assert trace.nodes["x"]["value"].shape[0] == 3
