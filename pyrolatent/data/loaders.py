@@ -24,10 +24,11 @@ __all__ = [
     "load_digits",
     "load_frey",
     "load_mnist",
+    "load_npz",
 ]
 
 #: The accepted forms of a data specification string (the CLI's ``--data``).
-DATA_SPECS = ("digits", "mnist:PATH", "frey:PATH", "csv:PATH", "npy:PATH")
+DATA_SPECS = ("digits", "mnist:PATH", "frey:PATH", "csv:PATH", "npy:PATH", "npz:PATH")
 
 FREY_IMAGE_SHAPE = (28, 20)
 MNIST_SPLITS = ("t10k", "train")
@@ -40,9 +41,7 @@ def _make(path: Path, x: np.ndarray, **kwargs) -> Dataset:
     try:
         return Dataset(x, **kwargs)
     except ValueError as exc:
-        raise ValueError(
-            f"The data in '{path}' are not usable (rows and columns count from 0): {exc}"
-        ) from exc
+        raise ValueError(f"The data in '{path}' are not usable (rows and columns count from 0): {exc}") from exc
 
 
 def load_digits() -> Dataset:
@@ -99,9 +98,7 @@ def load_mnist(path, split: str = "t10k") -> Dataset:
         name ``"mnist"``.
     """
     if not isinstance(path, (str, Path)):
-        raise TypeError(
-            f"The 'path' argument must be a path (str or pathlib.Path); got {type(path).__name__}."
-        )
+        raise TypeError(f"The 'path' argument must be a path (str or pathlib.Path); got {type(path).__name__}.")
     split = check_choice("split", split, MNIST_SPLITS)
     folder = Path(path).expanduser()
     if folder.is_dir():
@@ -156,14 +153,10 @@ def load_frey(path) -> Dataset:
     try:
         contents = scipy.io.loadmat(file)
     except Exception as exc:  # scipy raises ValueError, TypeError, OSError, ...
-        raise ValueError(
-            f"The file '{file}' must be a MATLAB .mat file; it could not be read: {exc}"
-        ) from exc
+        raise ValueError(f"The file '{file}' must be a MATLAB .mat file; it could not be read: {exc}") from exc
     variables = sorted(k for k in contents if not k.startswith("__"))
     if "ff" not in contents:
-        raise ValueError(
-            f"The file '{file}' must hold a variable 'ff' (the Frey faces); got variables {variables}."
-        )
+        raise ValueError(f"The file '{file}' must hold a variable 'ff' (the Frey faces); got variables {variables}.")
     ff = np.asarray(contents["ff"])
     n_pixels = FREY_IMAGE_SHAPE[0] * FREY_IMAGE_SHAPE[1]
     if ff.ndim != 2 or ff.shape[0] != n_pixels or ff.shape[1] == 0:
@@ -172,15 +165,12 @@ def load_frey(path) -> Dataset:
             f"(28 x 20 pixels per column); got shape {ff.shape}."
         )
     if ff.dtype.kind not in "iuf":
-        raise ValueError(
-            f"The variable 'ff' in '{file}' must be numeric (uint8 grey levels); got dtype {ff.dtype}."
-        )
+        raise ValueError(f"The variable 'ff' in '{file}' must be numeric (uint8 grey levels); got dtype {ff.dtype}.")
     x = ff.T.astype(np.float64) / 255.0
     finite = np.isfinite(x)
     if finite.all() and (x.min() < 0.0 or x.max() > 1.0):
         raise ValueError(
-            f"The variable 'ff' in '{file}' must hold grey levels in [0, 255]; got values in "
-            f"[{ff.min()}, {ff.max()}]."
+            f"The variable 'ff' in '{file}' must hold grey levels in [0, 255]; got values in [{ff.min()}, {ff.max()}]."
         )
     return _make(file, x, name="frey", image_shape=FREY_IMAGE_SHAPE)
 
@@ -203,11 +193,66 @@ def load_array(path) -> Dataset:
     file = _readers.existing_file(path)
     suffix = file.suffix.lower()
     if suffix not in ARRAY_SUFFIXES:
-        raise ValueError(
-            f"The 'path' argument must end in one of {', '.join(ARRAY_SUFFIXES)}; got '{path}'."
-        )
+        raise ValueError(f"The 'path' argument must end in one of {', '.join(ARRAY_SUFFIXES)}; got '{path}'.")
     x = _readers.read_csv(file) if suffix == ".csv" else _readers.read_npy(file)
     return _make(file, x, name=file.stem or "data")
+
+
+def load_npz(path) -> Dataset:
+    """Load labelled (or unlabelled) data of one's own from a ``.npz`` file.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A file written by ``numpy.savez`` holding an array ``x`` (rows are
+        observations: 2-D ``(n, D)``, or ``(n, *image_shape)`` images, which are
+        flattened), optionally ``y`` (``n`` integer labels) and optionally
+        ``image_shape`` (integers whose product is ``D``). Other arrays are
+        ignored. Pickled objects are refused.
+
+    Returns
+    -------
+    Dataset
+        Named after the file's stem.
+    """
+    file = _readers.existing_file(path)
+    try:
+        archive = np.load(file, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise ValueError(f"The file '{file}' must be a NumPy .npz archive; it could not be read: {exc}") from exc
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ValueError(f"The file '{file}' must be a NumPy .npz archive (numpy.savez); got a single array.")
+    with archive:
+        names = sorted(archive.files)
+        if "x" not in names:
+            raise ValueError(f"The file '{file}' must hold an array named 'x'; got arrays {names}.")
+        try:
+            x, y, shape = (archive[k] if k in names else None for k in ("x", "y", "image_shape"))
+        except ValueError as exc:
+            raise ValueError(f"The file '{file}' must hold plain numeric arrays: {exc}") from exc
+    if x.dtype.kind not in "biuf":
+        raise ValueError(f"The array 'x' in '{file}' must be numeric; got dtype {x.dtype}.")
+    if x.ndim < 2:
+        raise ValueError(
+            f"The array 'x' in '{file}' must have rows of observations (2-D or images); got shape {x.shape}."
+        )
+    if shape is not None:
+        if shape.dtype.kind not in "iu" or shape.ndim != 1:
+            raise ValueError(
+                f"The array 'image_shape' in '{file}' must be a 1-D array of integers; "
+                f"got {shape.tolist()!r} (dtype {shape.dtype})."
+            )
+        shape = tuple(int(s) for s in shape)
+    elif x.ndim > 2:
+        shape = tuple(int(s) for s in x.shape[1:])
+    x = x.reshape(x.shape[0], -1)
+    if y is not None:
+        if y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
+            y = y.astype(np.int64)
+        if y.dtype.kind not in "iu":
+            raise ValueError(f"The array 'y' in '{file}' must hold integer labels; got dtype {y.dtype}.")
+        y = torch.from_numpy(y.astype(np.int64))
+    return _make(file, x, y=y, name=file.stem or "data", image_shape=shape)
 
 
 def load_dataset(spec: str) -> Dataset:
@@ -216,8 +261,9 @@ def load_dataset(spec: str) -> Dataset:
     Parameters
     ----------
     spec : str
-        One of ``digits``, ``mnist:PATH``, ``frey:PATH``, ``csv:PATH`` or
-        ``npy:PATH``. ``mnist:PATH`` reads the ``t10k`` split from a folder,
+        One of ``digits``, ``mnist:PATH``, ``frey:PATH``, ``csv:PATH``,
+        ``npy:PATH`` or ``npz:PATH`` (arrays ``x``, optional ``y`` and
+        ``image_shape``; see :func:`load_npz`). ``mnist:PATH`` reads the ``t10k`` split from a folder,
         or the images file that PATH names.
 
     Examples
@@ -228,9 +274,7 @@ def load_dataset(spec: str) -> Dataset:
     accepted = ", ".join(DATA_SPECS)
     must = f"The 'data' argument must be one of {accepted}"
     if not isinstance(spec, str):
-        raise TypeError(
-            f"The 'data' argument must be a string, one of {accepted}; got {type(spec).__name__}."
-        )
+        raise TypeError(f"The 'data' argument must be a string, one of {accepted}; got {type(spec).__name__}.")
     scheme, sep, target = spec.partition(":")
     scheme = scheme.strip().lower()
     target = target.strip()
@@ -238,15 +282,13 @@ def load_dataset(spec: str) -> Dataset:
         if target:
             raise ValueError(f"{must}; got {spec!r} ('digits' takes no PATH).")
         return load_digits()
-    loaders = {"mnist": load_mnist, "frey": load_frey, "csv": load_array, "npy": load_array}
+    loaders = {"mnist": load_mnist, "frey": load_frey, "csv": load_array, "npy": load_array, "npz": load_npz}
     if scheme not in loaders:
         raise ValueError(f"{must}; got {spec!r} (unknown scheme {scheme!r}).")
     if not target:
         raise ValueError(f"{must}; got {spec!r} (no PATH after '{scheme}:').")
-    if scheme in ("csv", "npy") and Path(target).suffix.lower() != f".{scheme}":
-        raise ValueError(
-            f"The 'data' argument with scheme '{scheme}:' must name a .{scheme} file; got {spec!r}."
-        )
+    if scheme in ("csv", "npy", "npz") and Path(target).suffix.lower() != f".{scheme}":
+        raise ValueError(f"The 'data' argument with scheme '{scheme}:' must name a .{scheme} file; got {spec!r}.")
     return loaders[scheme](target)
 
 
@@ -276,8 +318,7 @@ def binarize(dataset: Dataset, *, seed: int | None = None, threshold: float | No
     low, high = float(x.min()), float(x.max())
     if low < 0.0 or high > 1.0:
         raise ValueError(
-            f"The 'dataset' argument must have x in [0, 1] to be binarised; "
-            f"got values in [{low:g}, {high:g}]."
+            f"The 'dataset' argument must have x in [0, 1] to be binarised; got values in [{low:g}, {high:g}]."
         )
     if threshold is not None:
         threshold = check_probability("threshold", threshold)
