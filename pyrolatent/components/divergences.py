@@ -17,10 +17,11 @@ All are differentiable in the means and the scales.
 
     .. math:: \mathrm{JS} = \int \tfrac12\big[a(x) \log \tfrac{a(x)}{m(x)} + b(x) \log \tfrac{b(x)}{m(x)}\big]\, dx
 
-    over the union of both normals' +-12 sd ranges, cut at
-    :math:`\mu \pm \{0, 1, 2, 3, 5, 8\}\,\sigma` of each, so that both scales are
-    resolved whatever their ratio (about 1e-7 absolute error for scale ratios up
-    to 100, checked against scipy). The result lies in :math:`[0, \ln 2]`.
+    over the union of both normals' +-10 sd ranges, cut at
+    :math:`\mu + \{0, \pm 1.5, \pm 3, \pm 6, \pm 10\}\,\sigma` of each (17 pieces of
+    6 nodes), so that both scales are resolved whatever their ratio (below 1e-6
+    absolute error in double precision for scale ratios up to 100 and means up
+    to 10 sd apart, checked against scipy). The result lies in :math:`[0, \ln 2]`.
 ``"symmetric_kl"``
     :math:`\tfrac12 \mathrm{KL}(a \,\|\, b) + \tfrac12 \mathrm{KL}(b \,\|\, a)`
     in closed form: what the VBTA authors' code calls "JS" [2]_. Unbounded, not
@@ -75,8 +76,8 @@ __all__ = [
 LOG2 = math.log(2.0)
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 # cut points of each normal, in standard deviations from its mean
-_CUTS = torch.tensor([-12.0, -8.0, -5.0, -3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 5.0, 8.0, 12.0], dtype=torch.float64)
-_N_NODES = 8  # Gauss-Legendre nodes per piece
+_CUTS = torch.tensor([-10.0, -6.0, -3.0, -1.5, 0.0, 1.5, 3.0, 6.0, 10.0], dtype=torch.float64)
+_N_NODES = 6  # Gauss-Legendre nodes per piece
 _GL_NODES, _GL_WEIGHTS = (torch.from_numpy(a) for a in np.polynomial.legendre.leggauss(_N_NODES))
 
 
@@ -101,7 +102,7 @@ def js_divergence(loc_a, scale_a, loc_b, scale_b) -> torch.Tensor:
     loc_a, scale_a, loc_b, scale_b = _broadcast(loc_a, scale_a, loc_b, scale_b)
     dtype, device = loc_a.dtype, loc_a.device
     cuts = _CUTS.to(dtype=dtype, device=device)
-    # (..., 26) sorted cut points; the pieces between them, (..., 25)
+    # (..., 18) sorted cut points; the pieces between them, (..., 17)
     points = torch.cat(
         [loc_a.unsqueeze(-1) + scale_a.unsqueeze(-1) * cuts, loc_b.unsqueeze(-1) + scale_b.unsqueeze(-1) * cuts], dim=-1
     )
@@ -110,7 +111,7 @@ def js_divergence(loc_a, scale_a, loc_b, scale_b) -> torch.Tensor:
     half = 0.5 * (right - left)
     nodes = _GL_NODES.to(dtype=dtype, device=device)
     weights = _GL_WEIGHTS.to(dtype=dtype, device=device)
-    x = (0.5 * (left + right)).unsqueeze(-1) + half.unsqueeze(-1) * nodes  # (..., 25, 8)
+    x = (0.5 * (left + right)).unsqueeze(-1) + half.unsqueeze(-1) * nodes  # (..., 17, 6)
     w = half.unsqueeze(-1) * weights
     expand = (...,) + (None, None)
     lp = _normal_log_prob(x, loc_a[expand], scale_a[expand])
