@@ -65,6 +65,7 @@ import weakref
 import pyro
 import pyro.distributions as dist
 import torch
+from pyro import poutine
 from torch import nn
 
 from pyrolatent._validation import check_positive_float, check_positive_int, check_tensor
@@ -82,15 +83,19 @@ def _split_subsample(subsample):
     if isinstance(subsample, dict):
         unknown = set(subsample) - {"data", "triplets"}
         if unknown:
-            raise ValueError(f"The 'subsample' argument of TripletVAE names unknown plates {sorted(unknown)}; "
-                             "expected 'data' and 'triplets'.")
+            raise ValueError(
+                f"The 'subsample' argument of TripletVAE names unknown plates {sorted(unknown)}; "
+                "expected 'data' and 'triplets'."
+            )
         return subsample.get("data"), subsample.get("triplets")
-    raise TypeError(f"The 'subsample' argument of TripletVAE must be None, a tensor or a dict of tensors. "
-                    f"Got {type(subsample).__name__} instead.")
+    raise TypeError(
+        f"The 'subsample' argument of TripletVAE must be None, a tensor or a dict of tensors. "
+        f"Got {type(subsample).__name__} instead."
+    )
 
 
 class TripletVAE(VAE):
-    """VAE plus the Bernoulli triplet oracle; see the module docstring for the story.
+    r"""VAE plus the Bernoulli triplet oracle; see the module docstring for the story.
 
     Parameters
     ----------
@@ -108,9 +113,15 @@ class TripletVAE(VAE):
     masks : None, "learn" or array-like (n_oracles, H)
         The latent mask of each oracle: None uses all dimensions for every
         oracle; an array gives fixed non-negative weights (0/1: the oracle's
-        subspace); ``"learn"`` learns soft gates :math:`\\sigma(\\gamma_{o,h})`
+        subspace); ``"learn"`` learns soft gates :math:`\sigma(\gamma_{o,h})`
         that start at 1/2. Nothing pushes learned gates towards 0: they show
         which dimensions each oracle uses, they do not force a split.
+    triplet_weight : float
+        Weight :math:`\lambda` of the triplet log-likelihood in the objective
+        (a tempered likelihood, :math:`p(t \mid \cdot)^\lambda`, applied with
+        ``poutine.scale``). 1 is the paper's model; larger values let a few
+        thousand triplets compete with the reconstruction of every pixel (the
+        VBTA authors' code uses a weight of 10).
     **vae_kwargs
         Passed to :class:`~pyrolatent.models.VAE` (``image_shape``, ``network``,
         ``hidden``, ``activation``, ``likelihood``, ``prior``).
@@ -118,10 +129,22 @@ class TripletVAE(VAE):
 
     arviz_dims = {"z": ("latent",), "x": ("feature",), "t": ()}
 
-    def __init__(self, n_features: int, n_components: int = 2, *, distance: str = "js", scale: float = 5.0,
-                 learn_scale: bool = True, n_oracles: int = 1, masks=None, **vae_kwargs):
+    def __init__(
+        self,
+        n_features: int,
+        n_components: int = 2,
+        *,
+        distance: str = "js",
+        scale: float = 5.0,
+        learn_scale: bool = True,
+        n_oracles: int = 1,
+        masks=None,
+        triplet_weight: float = 1.0,
+        **vae_kwargs,
+    ):
         super().__init__(n_features, n_components, **vae_kwargs)
         self.distance = distance
+        self.triplet_weight = check_positive_float("triplet_weight", triplet_weight)
         self._distance = get_distance(distance)
         self.learn_scale = bool(learn_scale)
         log_scale = torch.tensor(math.log(check_positive_float("scale", scale)))
@@ -137,14 +160,18 @@ class TripletVAE(VAE):
         elif masks is None:
             self.register_buffer("masks", torch.ones(self.n_oracles, H))
         elif isinstance(masks, str):
-            raise ValueError(f"The 'masks' argument of TripletVAE must be None, 'learn' or an array "
-                             f"(n_oracles, n_components). Got {masks!r} instead.")
+            raise ValueError(
+                f"The 'masks' argument of TripletVAE must be None, 'learn' or an array "
+                f"(n_oracles, n_components). Got {masks!r} instead."
+            )
         else:
             m = check_tensor("masks", masks, ndim=2)
             if tuple(m.shape) != (self.n_oracles, H) or bool((m < 0).any()) or bool((m.sum(1) == 0).any()):
-                raise ValueError(f"The 'masks' argument of TripletVAE must be a non-negative ({self.n_oracles}, {H}) "
-                                 f"array (n_oracles, n_components) with a non-zero row per oracle; "
-                                 f"got shape {tuple(m.shape)}.")
+                raise ValueError(
+                    f"The 'masks' argument of TripletVAE must be a non-negative ({self.n_oracles}, {H}) "
+                    f"array (n_oracles, n_components) with a non-zero row per oracle; "
+                    f"got shape {tuple(m.shape)}."
+                )
             self.register_buffer("masks", m.to(torch.get_default_dtype()))
         self._checked_triplets = None
 
@@ -171,33 +198,42 @@ class TripletVAE(VAE):
         if cached is not None and cached[0] == key and cached[1]() is triplets:
             return triplets, oracle, t
         cacheable = (  # inputs that come back unchanged when the check is skipped next time
-            isinstance(triplets, torch.Tensor) and triplets.dtype == torch.long
+            isinstance(triplets, torch.Tensor)
+            and triplets.dtype == torch.long
             and (oracle is None or (isinstance(oracle, torch.Tensor) and oracle.dtype == torch.long))
             and (t is None or (isinstance(t, torch.Tensor) and t.is_floating_point()))
         )
         idx = check_tensor("triplets", triplets, ndim=2, dtype="int").to(torch.long)
         if idx.shape[1] != 3:
-            raise ValueError(f"The 'triplets' argument of TripletVAE must have 3 columns (anchor, positive, "
-                             f"negative); got shape {tuple(idx.shape)}.")
+            raise ValueError(
+                f"The 'triplets' argument of TripletVAE must have 3 columns (anchor, positive, "
+                f"negative); got shape {tuple(idx.shape)}."
+            )
         bad = ((idx < 0) | (idx >= n)).any(1)
         if bool(bad.any()):
             r = int(bad.nonzero()[0])
-            raise ValueError(f"The 'triplets' argument of TripletVAE must hold rows of 'x' in [0, {n}); "
-                             f"row {r} is {idx[r].tolist()}.")
+            raise ValueError(
+                f"The 'triplets' argument of TripletVAE must hold rows of 'x' in [0, {n}); "
+                f"row {r} is {idx[r].tolist()}."
+            )
         T = idx.shape[0]
         if oracle is not None:
             oracle = check_tensor("oracle", oracle, ndim=1, dtype="int").to(torch.long)
             if oracle.shape[0] != T or bool(((oracle < 0) | (oracle >= self.n_oracles)).any()):
-                raise ValueError(f"The 'oracle' argument of TripletVAE must hold one id in [0, {self.n_oracles}) "
-                                 f"per triplet ({T}); got shape {tuple(oracle.shape)}, values "
-                                 f"{sorted(set(oracle.tolist()))[:10]}.")
+                raise ValueError(
+                    f"The 'oracle' argument of TripletVAE must hold one id in [0, {self.n_oracles}) "
+                    f"per triplet ({T}); got shape {tuple(oracle.shape)}, values "
+                    f"{sorted(set(oracle.tolist()))[:10]}."
+                )
         elif self.n_oracles > 1:
             raise ValueError(f"The 'oracle' argument of TripletVAE is needed with n_oracles = {self.n_oracles}.")
         if t is not None:
             t = check_tensor("t", t, ndim=1)
             if t.shape[0] != T or bool(((t != 0) & (t != 1)).any()):
-                raise ValueError(f"The 't' argument of TripletVAE must hold one answer in {{0, 1}} per triplet "
-                                 f"({T}); got shape {tuple(t.shape)}.")
+                raise ValueError(
+                    f"The 't' argument of TripletVAE must hold one answer in {{0, 1}} per triplet "
+                    f"({T}); got shape {tuple(t.shape)}."
+                )
         if cacheable:
             self._checked_triplets = (key, weakref.ref(triplets))
         return idx, oracle, t
@@ -219,15 +255,18 @@ class TripletVAE(VAE):
         if triplets is None:
             return out
         if x_checked is None:
-            raise ValueError("The 'x' argument of TripletVAE is needed with 'triplets': the distances are "
-                             "computed from the encoder's posteriors of the objects.")
+            raise ValueError(
+                "The 'x' argument of TripletVAE is needed with 'triplets': the distances are "
+                "computed from the encoder's posteriors of the objects."
+            )
         idx, oracle, t = self._triplets(triplets, oracle, t, n)
         with pyro.plate("triplets", idx.shape[0], subsample=triplet_idx, dim=-1) as j:
             batch = idx if triplet_idx is None else idx.index_select(0, j)
             who = None if oracle is None else (oracle if triplet_idx is None else oracle.index_select(0, j))
             logits = self.triplet_logits(x_checked, batch, who)
             obs = torch.ones_like(logits) if t is None else (t if triplet_idx is None else t.index_select(0, j))
-            pyro.sample("t", dist.Bernoulli(logits=logits), obs=obs.to(logits.dtype))
+            with poutine.scale(scale=self.triplet_weight):
+                pyro.sample("t", dist.Bernoulli(logits=logits), obs=obs.to(logits.dtype))
         return out
 
     def default_guide(self) -> TripletAmortizedGuide:
