@@ -152,8 +152,7 @@ def run_variant(key, X, init, batch, args, device):
     import pyro
     import torch
 
-    from pyrolatent.inference import fit
-    from pyrolatent.inference import ImportanceWeightedELBO
+    from pyrolatent.inference import ImportanceWeightedELBO, fit
 
     _, elbo_name, validate = VARIANTS[key]
     elbo = ImportanceWeightedELBO(num_particles=5) if elbo_name == "iwae5" else elbo_name

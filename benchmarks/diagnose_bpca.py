@@ -14,12 +14,19 @@ import numpy as np
 import pyro
 import torch
 
-torch.set_num_threads(1)
-from pyrolatent.data import make_bishop, load_digits
-from pyrolatent.models import BayesianPCA
+from pyrolatent.data import load_digits, make_bishop
+from pyrolatent.diagnostics import (
+    compare_models,
+    compare_to_nuts,
+    fit_restarts,
+    psis_diagnostic,
+    restart_diagnostics,
+    run_nuts,
+)
 from pyrolatent.inference import fit
-from pyrolatent.diagnostics import (psis_diagnostic, fit_restarts, restart_diagnostics,
-                                    run_nuts, compare_to_nuts, compare_models)
+from pyrolatent.models import BayesianPCA
+
+torch.set_num_threads(1)
 pyro.enable_validation(False)
 OUT = Path("runs/diagnose-bpca")
 OUT.mkdir(parents=True, exist_ok=True)
@@ -61,7 +68,8 @@ if "nuts" in stages:
     res = {"seconds": nuts.wall_time, "divergences": nuts.divergences, **nuts_kw,
            "tau_diag": nuts.site_diagnostics.get("tau")}
     for name, d in (("nuts", comp.nuts_draws), ("svi", comp.svi_draws)):
-        rel = d["relevance"].mean(0); nv = d["noise_variance"].mean()
+        rel = d["relevance"].mean(0)
+        nv = d["noise_variance"].mean()
         res[f"{name}_survivors_rel_ge_noise"] = int((rel >= nv).sum())
         res[f"{name}_survivors_rel_ge_quarter_noise"] = int((rel >= 0.25 * nv).sum())
     w = tab.loc[[i for i in tab.index if i.startswith("WtW")]]

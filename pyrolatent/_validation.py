@@ -11,9 +11,11 @@ Never use ``assert`` for input checks: ``python -O`` strips them.
 
 from __future__ import annotations
 
+import contextvars
 import math
 import numbers
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -24,7 +26,28 @@ __all__ = [
     "check_positive_float",
     "check_probability",
     "check_tensor",
+    "owner",
 ]
+
+_OWNER: contextvars.ContextVar[str | None] = contextvars.ContextVar("pyrolatent_owner", default=None)
+
+
+@contextmanager
+def owner(obj) -> Iterator[None]:
+    """Name ``obj`` (a class, an instance or a name) as the owner of the arguments
+    checked inside the block: "The 'n_components' argument of MixturePrior must ..."."""
+    name = obj if isinstance(obj, str) else (obj.__name__ if isinstance(obj, type) else type(obj).__name__)
+    token = _OWNER.set(name)
+    try:
+        yield
+    finally:
+        _OWNER.reset(token)
+
+
+def _arg(name: str) -> str:
+    """``'name' argument`` with the current owner, for messages."""
+    who = _OWNER.get()
+    return f"{name!r} argument" + (f" of {who}" if who else "")
 
 
 def _got(value) -> str:
@@ -43,7 +66,7 @@ def check_positive_int(name: str, value, *, allow_none: bool = False, minimum: i
         what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
         if allow_none:
             what += " or None"
-        raise ValueError(f"The {name!r} argument must be {what}. {_got(value)}")
+        raise ValueError(f"The {_arg(name)} must be {what}. {_got(value)}")
     return int(value)
 
 
@@ -61,7 +84,7 @@ def check_positive_float(name: str, value, *, allow_none: bool = False, allow_ze
         what = "a finite non-negative number" if allow_zero else "a finite positive number"
         if allow_none:
             what += " or None"
-        raise ValueError(f"The {name!r} argument must be {what}. {_got(value)}")
+        raise ValueError(f"The {_arg(name)} must be {what}. {_got(value)}")
     return float(value)
 
 
@@ -69,7 +92,7 @@ def check_probability(name: str, value):
     """Return ``value`` as a float if it lies in [0, 1]."""
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and 0.0 <= value <= 1.0
     if not ok:
-        raise ValueError(f"The {name!r} argument must be a number in [0, 1]. {_got(value)}")
+        raise ValueError(f"The {_arg(name)} must be a number in [0, 1]. {_got(value)}")
     return float(value)
 
 
@@ -78,7 +101,7 @@ def check_choice(name: str, value, choices: Iterable[str]):
     choices = tuple(choices)
     if not isinstance(value, str) or value not in choices:
         options = ", ".join(repr(c) for c in choices)
-        raise ValueError(f"The {name!r} argument must be one of {options}. {_got(value)}")
+        raise ValueError(f"The {_arg(name)} must be one of {options}. {_got(value)}")
     return value
 
 
@@ -93,7 +116,7 @@ def check_finite(name: str, x: torch.Tensor) -> torch.Tensor:
         n_bad = int(bad.sum())
         kind = "NaN" if bool(torch.isnan(x[first])) else "an infinite value"
         raise ValueError(
-            f"The {name!r} argument must contain only finite values; found {kind} at {where} "
+            f"The {_arg(name)} must contain only finite values; found {kind} at {where} "
             f"({n_bad} non-finite value{'s' if n_bad > 1 else ''} in all)."
         )
     return x
@@ -132,30 +155,30 @@ def check_tensor(
 
             arr = np.asarray(x)
         except Exception as exc:  # pragma: no cover - numpy raises many types
-            raise TypeError(f"The {name!r} argument must be array-like. {_got(type(x).__name__)}") from exc
+            raise TypeError(f"The {_arg(name)} must be array-like. {_got(type(x).__name__)}") from exc
         if arr.dtype == object or arr.dtype.kind in "USV":
             raise TypeError(
-                f"The {name!r} argument must be numeric; got an array of dtype {arr.dtype}."
+                f"The {_arg(name)} must be numeric; got an array of dtype {arr.dtype}."
             )
         x = torch.as_tensor(arr)
     if dtype == "float":
         if x.dtype.is_complex:
-            raise TypeError(f"The {name!r} argument must be real-valued; got dtype {x.dtype}.")
+            raise TypeError(f"The {_arg(name)} must be real-valued; got dtype {x.dtype}.")
         if not x.dtype.is_floating_point:
             x = x.to(torch.get_default_dtype())
     elif dtype == "int":
         if x.dtype.is_floating_point or x.dtype.is_complex or x.dtype == torch.bool:
-            raise TypeError(f"The {name!r} argument must have an integer dtype; got {x.dtype}.")
+            raise TypeError(f"The {_arg(name)} must have an integer dtype; got {x.dtype}.")
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if x.dim() not in allowed:
             want = " or ".join(str(a) for a in allowed)
             raise ValueError(
-                f"The {name!r} argument must have {want} dimension(s); "
+                f"The {_arg(name)} must have {want} dimension(s); "
                 f"got {x.dim()} (shape {tuple(x.shape)})."
             )
     if not allow_empty and x.numel() == 0:
-        raise ValueError(f"The {name!r} argument must not be empty; got shape {tuple(x.shape)}.")
+        raise ValueError(f"The {_arg(name)} must not be empty; got shape {tuple(x.shape)}.")
     if finite and x.dtype.is_floating_point:
         check_finite(name, x)
     return x

@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from pyrolatent.cli import main
 from pyrolatent.data import make_bishop

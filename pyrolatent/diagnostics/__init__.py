@@ -18,10 +18,21 @@ Only :mod:`._arviz` knows which ArviZ (0.23 or 1.x) is installed.
 from .inference_data import load_inference_data, model_inputs, save_inference_data, to_inference_data
 from .loo import LOO, compare_models, loo
 from .nuts import NUTSComparison, NUTSResult, ReplayGuide, compare_to_nuts, run_nuts
-from .psis import PSISDiagnostic, khat_verdict, psis_diagnostic, psis_from_log_weights
+from .psis import (
+    GOOD,
+    USABLE,
+    PSISDiagnostic,
+    khat_verdict,
+    pareto_khat,
+    pareto_smooth,
+    psis_diagnostic,
+    psis_from_log_weights,
+)
 from .restarts import RestartDiagnostic, draw_quantities, fit_restarts, restart_diagnostics
 
 __all__ = [
+    "GOOD",
+    "USABLE",
     "LOO",
     "NUTSComparison",
     "NUTSResult",
@@ -33,6 +44,8 @@ __all__ = [
     "draw_quantities",
     "fit_restarts",
     "khat_verdict",
+    "pareto_khat",
+    "pareto_smooth",
     "load_inference_data",
     "loo",
     "model_inputs",

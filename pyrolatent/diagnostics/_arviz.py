@@ -32,7 +32,6 @@ __all__ = [
     "load_netcdf",
     "loo",
     "make_inference_data",
-    "psis_smooth",
     "rhat",
     "save_netcdf",
     "summary",
@@ -105,36 +104,6 @@ def load_netcdf(path: str | os.PathLike):
 
 
 # -- diagnostics ---------------------------------------------------------------
-def psis_smooth(log_weights: np.ndarray) -> tuple[np.ndarray, float]:
-    """Pareto-smooth importance log-weights (one 1-D array).
-
-    Returns
-    -------
-    (smoothed, k_hat)
-        The smoothed log-weights, normalised to log-sum-exp 0, and the
-        estimated Pareto shape of the upper tail.
-    """
-    log_weights = np.asarray(log_weights, dtype=np.float64)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # ArviZ warns itself when k-hat is high
-        warnings.simplefilter("ignore", RuntimeWarning)
-        if is_arviz_1():
-            from arviz_stats.base import array_stats
-
-            # arviz_stats smooths exp(-ary): hand it the negated log-weights.
-            smoothed, khat = array_stats.psislw(-log_weights)
-        else:
-            smoothed, khat = arviz().psislw(log_weights)
-    smoothed = np.asarray(smoothed, dtype=np.float64)
-    smoothed = smoothed - _logsumexp(smoothed)
-    return smoothed, float(np.asarray(khat))
-
-
-def _logsumexp(a: np.ndarray) -> float:
-    m = np.max(a)
-    return float(m + np.log(np.sum(np.exp(a - m))))
-
-
 def rhat(dataset: xr.Dataset) -> xr.Dataset:
     """Rank-normalised split R-hat of every variable (dims ``chain``, ``draw`` reduced)."""
     with warnings.catch_warnings():

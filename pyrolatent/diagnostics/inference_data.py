@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import numbers
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pyro
@@ -18,6 +18,7 @@ import torch
 import xarray as xr
 
 import pyrolatent
+from pyrolatent._pyro import local_params, seeded, with_local_params
 from pyrolatent._validation import check_positive_int
 from pyrolatent.inference import as_model_inputs
 
@@ -95,7 +96,7 @@ def _attr(value):
 def _fit_attrs(result, num_samples: int, seed) -> dict:
     settings = getattr(result, "settings", None)
     attrs = {
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "inference_library": "pyro",
         "inference_library_version": pyro.__version__,
         "inference_method": "svi",
@@ -112,6 +113,7 @@ def _fit_attrs(result, num_samples: int, seed) -> dict:
     return {key: _attr(value) for key, value in attrs.items()}
 
 
+@with_local_params
 def to_inference_data(
     result,
     data=None,
@@ -200,11 +202,7 @@ def sample_guide(
         size = max(1, sum(v.numel() for v in observed))
         num_predictive = max(_MIN_PREDICTIVE, _PREDICTIVE_VALUES // size)
     num_predictive = min(num_predictive, num_samples)
-    device = getattr(result, "device", None) or torch.device("cpu")
-    devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        if seed is not None:
-            torch.manual_seed(seed)
+    with local_params(), seeded(seed):
         return draw_from_guide(
             result.model,
             result.guide,

@@ -18,6 +18,7 @@ from pyrolatent._validation import check_positive_int
 
 from . import _arviz
 from .inference_data import to_inference_data
+from .psis import USABLE
 
 __all__ = ["LOO", "compare_models", "loo"]
 
@@ -56,8 +57,8 @@ class LOO:
 
     @property
     def fraction_bad_k(self) -> float:
-        """Share of observations with Pareto k above 0.7."""
-        return float(np.mean(self.pareto_k > 0.7))
+        """Share of observations with Pareto k above :data:`~pyrolatent.diagnostics.psis.USABLE`."""
+        return float(np.mean(self.pareto_k > USABLE))
 
 
 def _as_idata(source, data, num_samples: int, seed):

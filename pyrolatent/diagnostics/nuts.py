@@ -24,6 +24,7 @@ import xarray as xr
 from pyro.infer import MCMC, NUTS
 from pyro.infer.autoguide.initialization import init_to_uniform, init_to_value
 
+from pyrolatent._pyro import local_params, seeded
 from pyrolatent._validation import check_positive_int, check_probability
 from pyrolatent.inference import as_model_inputs
 
@@ -168,12 +169,11 @@ def run_nuts(
     )
     mcmc = MCMC(kernel, num_samples=num_samples, warmup_steps=num_warmup, num_chains=1, disable_progbar=not progress)
     t0 = time.perf_counter()
-    with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+    with local_params(), seeded(seed), warnings.catch_warnings():
         # The JIT path warns that torch.jit.trace is deprecated; the sampler is unaffected.
         warnings.filterwarnings("ignore", message=".*jit.*", category=DeprecationWarning)
         warnings.filterwarnings("ignore", message=".*jit.*", category=FutureWarning)
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
-        torch.manual_seed(seed)
         mcmc.run(**inputs)
         samples = {k: v.detach().cpu() for k, v in mcmc.get_samples().items()}
         diagnostics = mcmc.diagnostics()

@@ -24,10 +24,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-import pyro
 import torch
 import xarray as xr
 
+from pyrolatent._pyro import local_params, seeded
 from pyrolatent._validation import check_positive_float, check_positive_int
 from pyrolatent.inference import fit
 
@@ -40,13 +40,14 @@ Quantities = Callable[[object, object], Mapping[str, torch.Tensor]]
 
 def model_quantities(model, guide) -> Mapping[str, torch.Tensor]:
     """The default quantities: the model's ``identifiable_quantities(guide)`` hook."""
-    hook = getattr(model, "identifiable_quantities", None)
-    if hook is None:
+    from pyrolatent.models import LatentModel
+
+    if not (isinstance(model, LatentModel) and model.supports("identifiable_quantities")):
         raise TypeError(
             f"The model {type(model).__name__} has no identifiable_quantities(guide) method; pass a "
             "'quantities' function mapping (model, guide) to a dict of named tensors."
         )
-    return hook(guide)
+    return model.identifiable_quantities(guide)
 
 
 def fit_restarts(
@@ -107,9 +108,7 @@ def draw_quantities(model, guide, quantities: Quantities, num_samples: int, *, s
     """
     num_samples = check_positive_int("num_samples", num_samples, minimum=4)
     rows: dict[str, list] = {}
-    with torch.random.fork_rng(devices=[]), pyro.settings.context(module_local_params=True):
-        if seed is not None:
-            torch.manual_seed(seed)
+    with local_params(), seeded(seed):
         for _ in range(num_samples):
             draw = quantities(model, guide)
             if not isinstance(draw, Mapping) or not draw:

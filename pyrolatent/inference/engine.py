@@ -16,26 +16,28 @@ non-finite step it can go back and replay up to the step before it exactly.
 
 from __future__ import annotations
 
-import copy
 import math
 import signal
 import threading
 import time
 from collections.abc import Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
-import pyro
 import torch
 from pyro import poutine
 from tqdm.auto import tqdm
 
+from pyrolatent._pyro import local_params, seeded
 from pyrolatent._validation import check_tensor
 
-from .checkpoint import check_compatible, load_checkpoint, save_checkpoint
+from .batching import Batcher, plate_sizes
+from .callbacks import Callback, EarlyStopping, StepInfo, check_callbacks
+from .checkpoint import load_checkpoint, save_checkpoint
 from .result import FitResult
 from .settings import FitSettings, resolve_device
+from .state import FitState
 
 __all__ = ["fit", "restore", "as_model_inputs", "Callback", "StepInfo", "NonFiniteLossError"]
 
@@ -52,36 +54,6 @@ class NonFiniteLossError(FloatingPointError):
         self.result = result
 
 
-@dataclass
-class StepInfo:
-    """What callbacks see. ``loss`` is a device tensor in ``on_step`` (reading
-    it forces a host sync) and the mean loss of the window, a float, in
-    ``on_check``."""
-
-    step: int
-    epoch: int
-    loss: torch.Tensor | float
-    model: object
-    guide: object
-
-
-class Callback:
-    """Hooks called by :func:`fit`; override the ones you need.
-
-    ``on_step`` runs after every step, ``on_check`` after every check window
-    (return True to stop the fit), ``on_end`` once with the result.
-    """
-
-    def on_step(self, info: StepInfo) -> None:
-        pass
-
-    def on_check(self, info: StepInfo) -> bool | None:
-        pass
-
-    def on_end(self, result: FitResult) -> None:
-        pass
-
-
 def fit(model, data, *, guide=None, callbacks=(), settings: FitSettings | None = None, **kwargs) -> FitResult:
     """Fit ``guide`` to the posterior of ``model`` given ``data`` by SVI.
 
@@ -90,17 +62,18 @@ def fit(model, data, *, guide=None, callbacks=(), settings: FitSettings | None =
     model : callable
         A Pyro model, normally a :class:`~pyro.nn.PyroModule` whose
         ``forward(x=None, subsample=None, ...)`` takes the data by keyword.
-        With ``batch_size`` set it is called with ``subsample=`` a tensor of
-        row indices, to pass to ``pyro.plate("data", n, subsample=subsample)``.
+        With ``batch_size`` set it is called with ``subsample=`` the indices of
+        the minibatch, to pass to ``pyro.plate(name, size, subsample=...)``:
+        a tensor for the one ``"data"`` plate, or ``{plate: indices}`` for a
+        model that declares several plates (see :mod:`.batching`).
     data : torch.Tensor, pyrolatent.data.Dataset or mapping
         A tensor or ``Dataset`` is passed as ``x=``; a mapping is passed as
-        keyword arguments (every tensor in it must have the same first size
-        when minibatching).
+        keyword arguments.
     guide : callable, optional
         Any Pyro guide: an autoguide, a ``PyroModule`` or a function. ``None``
         uses ``model.default_guide()``.
     callbacks : sequence of Callback
-        Objects with any of ``on_step``, ``on_check``, ``on_end``.
+        :class:`~pyrolatent.inference.callbacks.Callback` objects.
     settings : FitSettings, optional
         All settings at once; otherwise pass them as keyword arguments
         (``num_steps=``, ``lr=``, ``batch_size=``, ... see :class:`FitSettings`).
@@ -112,8 +85,16 @@ def fit(model, data, *, guide=None, callbacks=(), settings: FitSettings | None =
     Raises
     ------
     NonFiniteLossError
-        When a step gives a NaN or infinite loss or gradient; model and guide
-        are left after the last finite step.
+        When a step gives a NaN or infinite loss or gradient, or fails on the
+        values it reached (a distribution's parameters out of their support);
+        model and guide are left after the last finite step.
+
+    Notes
+    -----
+    With ``seed`` set, the fit draws from seeded generators and gives the
+    caller's generators back afterwards: a seeded fit does not change the
+    random stream of the code around it. Parameters stay in the modules
+    (Pyro's ``module_local_params`` for the duration of the fit).
 
     Examples
     --------
@@ -125,8 +106,35 @@ def fit(model, data, *, guide=None, callbacks=(), settings: FitSettings | None =
     """
     if settings is None:
         settings = FitSettings(**kwargs)
+    elif not isinstance(settings, FitSettings):
+        raise TypeError(
+            "The 'settings' argument of fit must be a FitSettings (or pass the settings as keyword "
+            f"arguments). Got {type(settings).__name__} instead."
+        )
     elif kwargs:
         raise TypeError(f"Pass either 'settings' or keyword settings, not both; got {sorted(kwargs)}.")
+    callbacks = check_callbacks(callbacks)
+    if not callable(model):
+        raise TypeError(f"The 'model' argument of fit must be a callable Pyro model. Got {type(model).__name__}.")
+    guide = _resolve_guide(model, guide)
+    inputs = as_model_inputs(data)
+    if isinstance(model, ChecksInputs):
+        with local_params(model):
+            model.check_inputs(**inputs)
+    if settings.patience is not None:
+        callbacks.append(EarlyStopping(settings.patience, settings.tol))
+    with local_params(model, guide), seeded(settings.seed):
+        return _Run(model, guide, inputs, settings, callbacks).run()
+
+
+@runtime_checkable
+class ChecksInputs(Protocol):
+    """A model that checks its data before the first traced step."""
+
+    def check_inputs(self, **inputs) -> None: ...
+
+
+def _resolve_guide(model, guide):
     if guide is None:
         make_guide = getattr(model, "default_guide", None)
         if make_guide is None:
@@ -134,10 +142,10 @@ def fit(model, data, *, guide=None, callbacks=(), settings: FitSettings | None =
                 f"The 'guide' argument is None and the model {type(model).__name__} has no default_guide(); "
                 "pass a guide, for example pyro.infer.autoguide.AutoNormal(model)."
             )
-        guide = make_guide()
-    inputs, n_items = _model_inputs(data, batched=settings.batch_size is not None)
-    with pyro.settings.context(module_local_params=True):
-        return _Run(model, guide, inputs, n_items, settings, list(callbacks)).run()
+        return make_guide()
+    if not callable(guide):
+        raise TypeError(f"The 'guide' argument of fit must be a callable Pyro guide. Got {type(guide).__name__}.")
+    return guide
 
 
 def restore(model, data, checkpoint_path, *, guide=None, device="cpu") -> FitResult:
@@ -145,23 +153,27 @@ def restore(model, data, checkpoint_path, *, guide=None, device="cpu") -> FitRes
     without training, and return the :class:`FitResult` it describes.
 
     Refuses (``CheckpointError``) a checkpoint of another model class or with
-    other parameter shapes.
+    other parameter shapes. The caller's random generators are left as they were.
     """
     state = load_checkpoint(checkpoint_path)
-    if guide is None:
-        guide = model.default_guide()
+    guide = _resolve_guide(model, guide)
+    saved = state.get("settings") if isinstance(state.get("settings"), dict) else {}
     settings = FitSettings(
-        num_steps=max(1, int(state["step"])), checkpoint_path=checkpoint_path, resume=True, device=device, seed=None
+        num_steps=max(1, int(state.get("step", 1))),
+        checkpoint_path=checkpoint_path,
+        resume=True,
+        device=device,
+        seed=None,
+        **{k: saved[k] for k in ("lr", "optimizer") if k in saved},
     )
-    inputs, n_items = _model_inputs(data, batched=False)
-    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    inputs = as_model_inputs(data)
     # loading sets the RNG to the checkpoint's state: keep the caller's RNG as it was
-    with pyro.settings.context(module_local_params=True), torch.random.fork_rng(devices=devices):
-        run = _Run(model, guide, inputs, n_items, settings, [])
-        run._setup()
-        run._resume(state)
+    with local_params(model, guide), seeded(0):
+        run = _Run(model, guide, inputs, settings, [])
+        run.setup()
+        run.resume(state)
         run.last_checkpoint = Path(checkpoint_path)
-        return run._result(run.step, time.perf_counter())
+        return run.result(run.state.step, time.perf_counter())
 
 
 def as_model_inputs(data) -> dict:
@@ -189,183 +201,117 @@ def as_model_inputs(data) -> dict:
     return checked
 
 
-def _model_inputs(data, *, batched: bool) -> tuple[dict, int]:
-    """``as_model_inputs(data)`` and the number of items (common first size)."""
-    checked = as_model_inputs(data)
-    sizes = {v.shape[0] for v in checked.values() if isinstance(v, torch.Tensor) and v.dim() >= 1}
-    if batched and len(sizes) != 1:
-        raise ValueError(
-            "With 'batch_size' set, every tensor in 'data' must have the same first size; "
-            f"got sizes {sorted(sizes)}."
-        )
-    return checked, (sizes.pop() if len(sizes) == 1 else 0)
-
-
-def _rng_state() -> dict:
-    state = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
 @contextmanager
-def _sigint_flag():
-    """Turn the first Ctrl-C into a flag checked between steps (main thread only)."""
-    flag = {"set": False}
+def _stop_signals():
+    """Turn the first Ctrl-C (SIGINT) or SIGTERM into a flag checked between
+    steps (main thread only); a second one interrupts at once."""
+    flag = {"set": None}
     if threading.current_thread() is not threading.main_thread():
         yield flag
         return
 
     def handler(signum, frame):
-        if flag["set"]:  # a second Ctrl-C interrupts at once
+        if flag["set"] is not None:  # a second signal interrupts at once
             raise KeyboardInterrupt
-        flag["set"] = True
+        flag["set"] = signal.Signals(signum).name
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield flag
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 class _Run:
     """State of one call of :func:`fit` (kept out of the public API)."""
 
-    def __init__(self, model, guide, inputs, n_items, settings: FitSettings, callbacks):
+    def __init__(self, model, guide, inputs, settings: FitSettings, callbacks):
         self.model, self.guide, self.settings, self.callbacks = model, guide, settings, callbacks
         self.device = resolve_device(settings.device)
         self.cpu_inputs = inputs
         self.inputs = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
-        self.n_items = n_items
-        batch = settings.batch_size
-        if batch is not None and batch > n_items:
-            raise ValueError(
-                f"The 'batch_size' argument must be at most the number of data items ({n_items}). Got {batch} instead."
-            )
-        self.batch_size = batch
-        self.steps_per_epoch = 1 if batch is None else math.ceil(n_items / batch)
+        self.batcher = None
+        if settings.batch_size is not None:
+            self.batcher = Batcher(plate_sizes(model, inputs), settings.batch_size, self.device)
+        self.steps_per_epoch = 1 if self.batcher is None else self.batcher.steps_per_epoch
         self.total = settings.total_steps(self.steps_per_epoch)
         if settings.log_every is not None:
             self.log_every = settings.log_every
         else:
-            self.log_every = self.steps_per_epoch if batch is not None else 100
+            self.log_every = self.steps_per_epoch if self.batcher is not None else 100
         self.ckpt_path = Path(settings.checkpoint_path) if settings.checkpoint_path is not None else None
-        self.perm = None
-        self.step = 0
         self.last_checkpoint = None
+        self.notes: list[str] = []
 
     # -- set-up --------------------------------------------------------------
     def _modules(self):
-        return [(prefix, m) for prefix, m in (("model", self.model), ("guide", self.guide)) if isinstance(m, torch.nn.Module)]
+        pairs = (("model", self.model), ("guide", self.guide))
+        return [(prefix, m) for prefix, m in pairs if isinstance(m, torch.nn.Module)]
 
-    def _setup(self):
-        if self.settings.seed is not None:
-            pyro.set_rng_seed(self.settings.seed)
+    def setup(self):
         for _, module in self._modules():
             module.to(self.device)
         self.elbo = self.settings.make_elbo()
         # One forward pass creates lazily built parameters (autoguides) and
         # finds the parameters of function guides in the parameter store.
         with poutine.trace(param_only=True) as capture:
-            self.elbo.differentiable_loss(self.model, self.guide, **self._kwargs(self._batch(0)))
+            self.elbo.differentiable_loss(self.model, self.guide, **self._kwargs(self._draw(0)))
         named, seen = {}, set()
         for prefix, module in self._modules():
             for name, p in module.named_parameters():
                 if id(p) not in seen and p.requires_grad:
                     named[f"{prefix}.{name}"] = p
                     seen.add(id(p))
-        self.store_params = {}
+        store_params = {}
         for name, site in capture.trace.nodes.items():
             value = site["value"]
             leaf = value.unconstrained() if hasattr(value, "unconstrained") else value
             if isinstance(leaf, torch.Tensor) and leaf.is_leaf and leaf.requires_grad and id(leaf) not in seen:
-                self.store_params[f"param.{name}"] = leaf
+                store_params[f"param.{name}"] = leaf
                 seen.add(id(leaf))
-        self.params = list(named.values()) + list(self.store_params.values())
+        self.params = list(named.values()) + list(store_params.values())
         if not self.params:
             raise ValueError("The model and guide have no parameters to fit.")
         self.optimizer = self.settings.make_optimizer(self.params)
-        self.perm = None  # the set-up pass may have drawn a permutation
+        if self.batcher is not None:
+            self.batcher.reset()  # the set-up pass drew a permutation
+        cls = type(self.model)
+        self.state = FitState(
+            self._modules(), store_params, self.optimizer, self.batcher, self.callbacks, f"{cls.__module__}.{cls.__qualname__}"
+        )
         self.losses = torch.full((self.total,), math.nan, device=self.device)
         self.gnorms = torch.full((self.total,), math.nan, device=self.device)
-        self.best, self.bad_windows = math.inf, 0
 
-    # -- state ---------------------------------------------------------------
-    def _tensors(self) -> dict[str, torch.Tensor]:
-        state = {}
-        for prefix, module in self._modules():
-            for name, t in module.state_dict(keep_vars=True).items():
-                state[f"{prefix}.{name}"] = t
-        state.update(self.store_params)
-        return state
-
-    def _capture(self) -> dict:
-        return {
-            "params": {k: v.detach().clone() for k, v in self._tensors().items()},
-            "optimizer": copy.deepcopy(self.optimizer.state_dict()),
-            "step": self.step,
-            "perm": None if self.perm is None else self.perm.clone(),
-            "rng": _rng_state(),
-            "best": self.best,
-            "bad_windows": self.bad_windows,
-        }
-
-    def _restore(self, state: dict) -> None:
-        with torch.no_grad():
-            for name, t in self._tensors().items():
-                t.copy_(state["params"][name].to(t.device))
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.step = int(state["step"])
-        self.perm = None if state["perm"] is None else state["perm"].to(self.device)
-        _set_rng_state(state["rng"])
-        self.best, self.bad_windows = float(state["best"]), int(state["bad_windows"])
-
-    def _model_class(self) -> str:
-        cls = type(self.model)
-        return f"{cls.__module__}.{cls.__qualname__}"
-
+    # -- checkpoints ---------------------------------------------------------
     def _save(self) -> None:
-        state = self._capture()
-        state["params"] = {k: v.cpu() for k, v in state["params"].items()}
-        state["losses"] = self.losses[: self.step].cpu()
-        state["model_class"] = self._model_class()
-        state["settings"] = repr(self.settings.to_dict())
-        save_checkpoint(self.ckpt_path, state)
+        step = self.state.step
+        save_checkpoint(self.ckpt_path, self.state.to_checkpoint(self.losses[:step], self.settings.to_dict()))
         self.last_checkpoint = self.ckpt_path
 
-    def _resume(self, state: dict | None = None) -> None:
+    def resume(self, state: dict | None = None) -> None:
         if state is None:
+            if not self.ckpt_path.is_file():  # a first run with resume=True starts fresh
+                return
             state = load_checkpoint(self.ckpt_path)
-        shapes = {k: tuple(v.shape) for k, v in self._tensors().items()}
-        check_compatible(state, model_class=self._model_class(), shapes=shapes, path=self.ckpt_path)
-        if state["step"] > self.total:
-            raise ValueError(
-                f"The checkpoint {str(self.ckpt_path)!r} is at step {state['step']}, past the "
-                f"{self.total} steps asked for."
-            )
-        self._restore(state)
-        self.losses[: self.step] = state["losses"].to(self.device)
+        self.notes += self.state.check_checkpoint(
+            state, settings=self.settings.to_dict(), total_steps=self.total, path=self.ckpt_path
+        )
+        self.state.restore(state)
+        for group in self.optimizer.param_groups:  # a changed lr is applied (and recorded in the settings)
+            group["lr"] = self.settings.lr
+        self.losses[: self.state.step] = state["losses"].to(self.device)
 
     # -- the loop ------------------------------------------------------------
-    def _batch(self, step: int):
-        if self.batch_size is None:
-            return None
-        i = step % self.steps_per_epoch
-        if i == 0 or self.perm is None:
-            self.perm = torch.randperm(self.n_items, device=self.device)
-        return self.perm[i * self.batch_size : (i + 1) * self.batch_size]
+    def _draw(self, step: int):
+        return None if self.batcher is None else self.batcher.draw(step)
 
     def _kwargs(self, idx):
         return self.inputs if idx is None else {**self.inputs, "subsample": idx}
 
     def _one_step(self) -> torch.Tensor:
-        idx = self._batch(self.step)
+        step = self.state.step
+        idx = self._draw(step)
         self.optimizer.zero_grad(set_to_none=True)
         loss = self.elbo.differentiable_loss(self.model, self.guide, **self._kwargs(idx))
         loss.backward()
@@ -376,31 +322,34 @@ class _Run:
             gnorm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))) if grads else loss.new_zeros(())
         # A non-finite step is applied like any other; the check at the end of
         # the window finds it, restores the last clean snapshot and replays.
-        self.losses[self.step] = loss.detach()
-        self.gnorms[self.step] = gnorm.detach()
+        self.losses[step] = loss.detach()
+        self.gnorms[step] = gnorm.detach()
         self.optimizer.step()
-        self.step += 1
+        self.state.step = step + 1
         return loss
 
     def _first_bad(self, start: int, stop: int) -> int | None:
+        if stop <= start:
+            return None
         window = torch.stack([self.losses[start:stop], self.gnorms[start:stop]]).cpu()
         bad = (~torch.isfinite(window)).any(0).nonzero()
         return None if bad.numel() == 0 else start + int(bad[0])
 
-    def _recover(self, bad_step: int, snapshot: dict) -> None:
-        """Go back to ``snapshot`` and replay up to (not including) ``bad_step``."""
-        self._restore(snapshot)
-        while self.step < bad_step:
+    def _recover(self, stop: int, snapshot: dict) -> None:
+        """Go back to ``snapshot`` and replay up to (not including) step ``stop``."""
+        self.state.restore(snapshot)
+        while self.state.step < stop:
             self._one_step()
 
-    def _result(self, start_step: int, t0: float, interrupted=False, converged=False) -> FitResult:
+    def result(self, start_step: int, t0: float, interrupted=False, converged=False) -> FitResult:
         wall = time.perf_counter() - t0
-        done = self.step - start_step
+        step = self.state.step
+        done = step - start_step
         return FitResult(
             model=self.model,
             guide=self.guide,
-            losses=self.losses[: self.step].detach().cpu(),
-            num_steps=self.step,
+            losses=self.losses[:step].detach().cpu(),
+            num_steps=step,
             wall_time=wall,
             steps_per_second=done / wall if wall > 0 else math.nan,
             device=self.device,
@@ -411,89 +360,105 @@ class _Run:
             checkpoint_path=self.last_checkpoint,
         )
 
+    def _non_finite(self, bad: int, snapshot: dict, t0: float, start_step: int, cause: str) -> NonFiniteLossError:
+        """Go back to the state before step ``bad`` and build the error to raise."""
+        self._recover(bad, snapshot)
+        if self.ckpt_path is not None and bad > start_step:
+            self._save()
+        result = self.result(start_step, t0)
+        left = f"after step {bad - 1}, the last finite one" if bad > 0 else "at their initial values"
+        return NonFiniteLossError(
+            f"{cause} at step {bad} (counting from 0); model and guide are left "
+            f"{left}. Check the data for extreme values, lower 'lr', or set 'clip_norm'.",
+            result,
+        )
+
     def _check(self, window_start: int, snapshot: dict, t0: float, start_step: int) -> tuple[float, dict]:
-        bad = self._first_bad(window_start, self.step)
+        step = self.state.step
+        bad = self._first_bad(window_start, step)
         if bad is not None:
-            self._recover(bad, snapshot)
             kind = "loss" if not math.isfinite(float(self.losses[bad])) else "gradient"
-            result = self._result(start_step, t0)
-            raise NonFiniteLossError(
-                f"The {kind} became non-finite at step {bad} (counting from 0); model and guide are left "
-                f"after step {bad - 1}, the last finite one. Check the data for extreme values, lower 'lr', "
-                "or set 'clip_norm'.",
-                result,
-            )
-        return float(self.losses[window_start : self.step].mean()), self._capture()
+            raise self._non_finite(bad, snapshot, t0, start_step, f"The {kind} became non-finite")
+        return float(self.losses[window_start:step].mean()), self.state.capture()
+
+    def _step_failed(self, exc: BaseException, snapshot: dict, t0: float, start_step: int) -> BaseException:
+        """A step raised: go back to the last finite state. Numerical failures (a
+        distribution's parameters driven out of their support, a non-finite step
+        before it) become :class:`NonFiniteLossError`; other errors are re-raised."""
+        failed = self.state.step
+        bad = self._first_bad(snapshot["step"], failed)
+        if bad is not None:
+            return self._non_finite(bad, snapshot, t0, start_step, "The loss or gradient became non-finite")
+        if isinstance(exc, (ValueError, FloatingPointError, OverflowError)):
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            return self._non_finite(failed, snapshot, t0, start_step, f"The step failed on non-finite or out-of-range values ({first_line})")
+        self._recover(failed, snapshot)
+        return exc
 
     def run(self) -> FitResult:
-        self._setup()
+        self.setup()
         if self.settings.resume:
-            self._resume()
-        start_step = self.step
-        snapshot = self._capture()
-        window_start = self.step
+            self.resume()
+        start_step = self.state.step
+        snapshot = self.state.capture()
+        window_start = start_step
         interrupted = converged = False
-        bar = tqdm(
-            total=self.total, initial=self.step, disable=not self.settings.progress, unit="step", dynamic_ncols=True
-        )
+        bar = tqdm(total=self.total, initial=start_step, disable=not self.settings.progress, unit="step", dynamic_ncols=True)
         t0 = time.perf_counter()
         try:
-            with _sigint_flag() as sigint:
-                while self.step < self.total:
-                    loss = self._one_step()
-                    epoch = (self.step - 1) // self.steps_per_epoch
+            with _stop_signals() as stop:
+                while self.state.step < self.total:
+                    try:
+                        loss = self._one_step()
+                    except (KeyboardInterrupt, NonFiniteLossError):
+                        raise
+                    except Exception as exc:
+                        raised = self._step_failed(exc, snapshot, t0, start_step)
+                        if raised is exc:
+                            raise
+                        raise raised from exc
+                    step = self.state.step
+                    epoch = (step - 1) // self.steps_per_epoch
                     for cb in self.callbacks:
-                        if hasattr(cb, "on_step"):
-                            cb.on_step(StepInfo(self.step - 1, epoch, loss.detach(), self.model, self.guide))
-                    ckpt_due = self.settings.checkpoint_every and self.step % self.settings.checkpoint_every == 0
-                    if self.step % self.log_every == 0 or self.step == self.total or ckpt_due or sigint["set"]:
+                        cb.on_step(StepInfo(step - 1, epoch, loss.detach(), self.model, self.guide))
+                    every = self.settings.checkpoint_every
+                    ckpt_due = every is not None and step % every == 0
+                    if step % self.log_every == 0 or step == self.total or ckpt_due or stop["set"]:
                         window_loss, snapshot = self._check(window_start, snapshot, t0, start_step)
-                        bar.update(self.step - window_start)
+                        bar.update(step - window_start)
                         bar.set_postfix(epoch=epoch, elbo=f"{-window_loss:.4g}", refresh=False)
-                        window_start = self.step
+                        window_start = step
                         if ckpt_due:
                             self._save()
-                        if self._early_stop(window_loss):
-                            converged = True
-                            break
                         if self._callbacks_stop(window_loss, epoch):
+                            converged = any(isinstance(cb, EarlyStopping) and cb.stopped for cb in self.callbacks)
                             break
-                    if sigint["set"]:
+                    if stop["set"]:
                         interrupted = True
                         break
         except KeyboardInterrupt:
             interrupted = True
             # The interrupt may have come in the middle of a step: go back to the
             # last checked state and replay the steps that finished cleanly.
-            finished = self.step
+            finished = self.state.step
             bad = self._first_bad(snapshot["step"], finished)
             self._recover(bad if bad is not None else finished, snapshot)
         finally:
             bar.close()
         if interrupted:
-            bad = self._first_bad(snapshot["step"], self.step)
+            bad = self._first_bad(snapshot["step"], self.state.step)
             if bad is not None:
                 self._recover(bad, snapshot)
         if self.ckpt_path is not None:
             self._save()
-        result = self._result(start_step, t0, interrupted=interrupted, converged=converged)
+        result = self.result(start_step, t0, interrupted=interrupted, converged=converged)
+        result.notes = list(self.notes)
         for cb in self.callbacks:
-            if hasattr(cb, "on_end"):
-                cb.on_end(result)
+            cb.on_end(result)
         return result
-
-    def _early_stop(self, window_loss: float) -> bool:
-        if self.settings.patience is None:
-            return False
-        if self.best - window_loss > self.settings.tol * abs(self.best) or not math.isfinite(self.best):
-            self.best, self.bad_windows = window_loss, 0
-        else:
-            self.bad_windows += 1
-        return self.bad_windows >= self.settings.patience
 
     def _callbacks_stop(self, window_loss: float, epoch: int) -> bool:
         stop = False
         for cb in self.callbacks:
-            if hasattr(cb, "on_check"):
-                stop |= bool(cb.on_check(StepInfo(self.step - 1, epoch, window_loss, self.model, self.guide)))
+            stop |= bool(cb.on_check(StepInfo(self.state.step - 1, epoch, window_loss, self.model, self.guide)))
         return stop

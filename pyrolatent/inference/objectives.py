@@ -24,12 +24,12 @@ import pyro.infer
 import torch
 from pyro.distributions.util import is_identically_zero, scale_and_mask
 from pyro.infer.trace_elbo import _compute_log_r
-from pyro.infer.util import check_fully_reparametrized
-from pyro.infer.util import is_validation_enabled
+from pyro.infer.util import check_fully_reparametrized, is_validation_enabled
 from torch.distributions import kl_divergence
 
 from pyrolatent._validation import check_positive_int
-from pyrolatent.models.importance import _log_weights_pass
+
+from .importance import log_weights_pass
 
 __all__ = ["ImportanceWeightedELBO", "MeanFieldELBO", "TraceELBO"]
 
@@ -135,17 +135,29 @@ class ImportanceWeightedELBO(pyro.infer.ELBO):
     """
 
     def __init__(self, num_particles: int = 5, vectorize_particles: bool = True):
-        super().__init__(num_particles=check_positive_int("num_particles", num_particles), vectorize_particles=True)
+        if not isinstance(vectorize_particles, bool):
+            raise ValueError(
+                "The 'vectorize_particles' argument of ImportanceWeightedELBO must be True or False. "
+                f"Got {vectorize_particles!r} instead."
+            )
+        super().__init__(
+            num_particles=check_positive_int("num_particles", num_particles), vectorize_particles=vectorize_particles
+        )
 
     def differentiable_loss(self, model, guide, *args, **kwargs):
         if args:
             raise TypeError("ImportanceWeightedELBO passes the data by keyword (x=..., subsample=...).")
-        log_w, scale = _log_weights_pass(model, guide, self.num_particles, kwargs)
+        if self.vectorize_particles:
+            log_w, scale = log_weights_pass(model, guide, self.num_particles, kwargs)
+        else:  # one draw per pass (less memory); the same bound
+            passes = [log_weights_pass(model, guide, 1, kwargs) for _ in range(self.num_particles)]
+            log_w, scale = torch.cat([lw for lw, _ in passes], 0), passes[0][1]
         bound = log_w.logsumexp(0) - math.log(self.num_particles)
         return -(scale * bound).sum()
 
     def __repr__(self) -> str:
-        return f"ImportanceWeightedELBO(num_particles={self.num_particles})"
+        vec = "" if self.vectorize_particles else ", vectorize_particles=False"
+        return f"ImportanceWeightedELBO(num_particles={self.num_particles}{vec})"
 
     def _get_trace(self, model, guide, args, kwargs):  # pragma: no cover - traces are built in one pass
         raise NotImplementedError("ImportanceWeightedELBO builds its traces in differentiable_loss.")

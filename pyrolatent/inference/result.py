@@ -42,6 +42,9 @@ class FitResult:
         True when early stopping ended the fit.
     data : dict
         The keyword arguments the model was fitted on (on the CPU).
+    notes : list of str
+        What the engine noticed that the caller may want to know (for example
+        a learning rate changed on resume).
     checkpoint_path : pathlib.Path, optional
         The last checkpoint written, if any.
     """
@@ -58,6 +61,7 @@ class FitResult:
     converged: bool = False
     data: dict = field(default_factory=dict, repr=False)
     checkpoint_path: Path | None = None
+    notes: list = field(default_factory=list)
 
     @property
     def final_loss(self) -> float:

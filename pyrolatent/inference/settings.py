@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import pyro.infer
 import torch
@@ -82,12 +83,17 @@ class FitSettings:
         Learning rate.
     optimizer : {"adam", "adamw", "sgd", "rmsprop"}
         A ``torch.optim`` optimizer by name.
-    batch_size : int, optional
-        Minibatch size; ``None`` uses the whole data set every step.
+    batch_size : int or dict, optional
+        Minibatch size; ``None`` uses the whole data set every step. A model
+        with several subsampled plates gets an independent minibatch of this
+        size from each, or ``{plate: size}`` sizes them one by one (see
+        :mod:`.batching`).
     num_particles : int
         Monte-Carlo samples of the ELBO per step.
-    vectorize_particles : bool
+    vectorize_particles : bool, optional
         Draw the particles in one vectorised pass (the model must broadcast).
+        ``None`` takes the objective's default (vectorised for ``"iwae"``,
+        one pass per particle for the others).
     elbo : {"trace", "meanfield", "tracegraph", "iwae"} or pyro.infer.ELBO
         The objective. An ELBO instance is used as given (its own
         ``num_particles`` then applies).
@@ -122,9 +128,9 @@ class FitSettings:
     num_epochs: int | None = None
     lr: float = 1e-2
     optimizer: str = "adam"
-    batch_size: int | None = None
+    batch_size: int | dict | None = None
     num_particles: int = 1
-    vectorize_particles: bool = False
+    vectorize_particles: bool | None = None
     elbo: Any = "trace"
     seed: int | None = 0
     device: Any = "auto"
@@ -147,7 +153,15 @@ class FitSettings:
         check_positive_int("num_epochs", self.num_epochs, allow_none=True)
         check_positive_float("lr", self.lr)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        check_positive_int("batch_size", self.batch_size, allow_none=True)
+        if isinstance(self.batch_size, dict):
+            if not self.batch_size:
+                raise ValueError("The 'batch_size' argument must not be an empty dict; use None for full batches.")
+            for plate, size in self.batch_size.items():
+                if not isinstance(plate, str):
+                    raise ValueError(f"The 'batch_size' argument's keys must be plate names; got {plate!r}.")
+                check_positive_int(f"batch_size[{plate!r}]", size)
+        else:
+            check_positive_int("batch_size", self.batch_size, allow_none=True)
         check_positive_int("num_particles", self.num_particles)
         if not isinstance(self.elbo, pyro.infer.ELBO):
             check_choice("elbo", self.elbo, ELBOS)
@@ -159,7 +173,11 @@ class FitSettings:
         check_positive_int("patience", self.patience, allow_none=True)
         check_positive_float("tol", self.tol, allow_zero=True)
         check_positive_float("clip_norm", self.clip_norm, allow_none=True)
-        for flag in ("progress", "resume", "vectorize_particles"):
+        if self.vectorize_particles is not None and not isinstance(self.vectorize_particles, bool):
+            raise ValueError(
+                f"The 'vectorize_particles' argument must be True, False or None. Got {self.vectorize_particles!r} instead."
+            )
+        for flag in ("progress", "resume"):
             if not isinstance(getattr(self, flag), bool):
                 raise ValueError(f"The {flag!r} argument must be True or False. Got {getattr(self, flag)!r} instead.")
         if self.resume and self.checkpoint_path is None:
@@ -171,9 +189,10 @@ class FitSettings:
     def make_elbo(self) -> pyro.infer.ELBO:
         if isinstance(self.elbo, pyro.infer.ELBO):
             return self.elbo
-        return ELBOS[self.elbo](
-            num_particles=self.num_particles, vectorize_particles=self.vectorize_particles
-        )
+        kwargs = {"num_particles": self.num_particles}
+        if self.vectorize_particles is not None:
+            kwargs["vectorize_particles"] = self.vectorize_particles
+        return ELBOS[self.elbo](**kwargs)
 
     def make_optimizer(self, params) -> torch.optim.Optimizer:
         return OPTIMIZERS[self.optimizer](params, lr=self.lr)
@@ -188,7 +207,9 @@ class FitSettings:
         out = {}
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            if not (value is None or isinstance(value, (bool, int, float, str))):
+            if isinstance(value, dict) and all(isinstance(v, int) for v in value.values()):
+                value = dict(value)
+            elif not (value is None or isinstance(value, (bool, int, float, str))):
                 value = repr(value) if not isinstance(value, os.PathLike) else os.fspath(value)
             out[field.name] = value
         return out

@@ -1,23 +1,43 @@
-"""Latent-variable models, one method per file."""
+"""Latent-variable models, one method per file; :data:`REGISTRY` lists them.
 
-from .base import LatentModel
+The parts that models share (networks, likelihoods, latent priors,
+hyperpriors, amortised guides, divergences) live in
+:mod:`pyrolatent.components` and are re-exported here under the names of
+pyrolatent 0.1.
+"""
+
+from pyrolatent.components.guides import AmortizedNormalGuide, LowRankNormalGuide
+from pyrolatent.components.latent_priors import DistributionPrior, MixturePrior, StandardNormalPrior, VampPrior
+from pyrolatent.components.likelihoods import (
+    BernoulliLikelihood,
+    ContinuousBernoulliLikelihood,
+    GaussianLikelihood,
+    Likelihood,
+)
+
+from .base import HOOKS, LatentModel
 from .bpca import BayesianPCA, BPCAGuide, BPCAPosterior
-from .likelihoods import BernoulliLikelihood, ContinuousBernoulliLikelihood, GaussianLikelihood, Likelihood
-from .vae import VAE, AmortizedNormalGuide
-from .vae_guides import LowRankNormalGuide
-from .vae_priors import DistributionPrior, MixturePrior, StandardNormalPrior, VampPrior
+from .registry import REGISTRY, ModelSpec, get_model_spec
+from .vae import VAE
 
-__all__ = ["BPCAGuide", "BPCAPosterior", "BayesianPCA", "LatentModel"]
-__all__ += [
+__all__ = [
+    "HOOKS",
+    "REGISTRY",
     "AmortizedNormalGuide",
+    "BPCAGuide",
+    "BPCAPosterior",
+    "BayesianPCA",
     "BernoulliLikelihood",
     "ContinuousBernoulliLikelihood",
     "DistributionPrior",
     "GaussianLikelihood",
+    "LatentModel",
     "Likelihood",
     "LowRankNormalGuide",
     "MixturePrior",
+    "ModelSpec",
     "StandardNormalPrior",
     "VAE",
     "VampPrior",
+    "get_model_spec",
 ]

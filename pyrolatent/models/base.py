@@ -1,4 +1,41 @@
-"""What every pyrolatent model shares."""
+"""What every pyrolatent model is, and the hooks diagnostics and reports use.
+
+A model is a :class:`LatentModel`: a ``PyroModule`` whose ``forward`` is the
+generative story and which names its default guide. Everything else is an
+optional, documented hook; a model says it offers a hook by overriding it, and
+callers ask :meth:`LatentModel.supports` rather than probing names.
+
+Required
+--------
+``forward(x=None, subsample=None, *, n_samples=None, ...)``
+    The generative story. Data enter only through ``obs=``, so calling it
+    without data samples the prior predictive. The objects live in the
+    ``"data"`` plate at dim -1; minibatch indices arrive through
+    ``subsample`` (see :mod:`pyrolatent.inference.batching`).
+``default_guide()``
+    The guide :func:`~pyrolatent.inference.fit` uses when none is given.
+
+Optional hooks (one name per operation)
+---------------------------------------
+``plate_sizes(**inputs) -> {plate: size}``
+    The plates the engine may subsample; by default the one ``"data"`` plate
+    over the rows of ``x``. A model with more plates (triplets, pairs, a
+    second domain) overrides it.
+``encode(x, guide=None) -> Tensor (n, K)``
+    Posterior mean of the local code of each row.
+``reconstruct(x, guide=None) -> Tensor (n, D)``
+    The model's reconstruction of each row (decoded posterior mean).
+``sample(n, guide=None) -> Tensor (n, D)``
+    ``n`` new observations from the fitted model.
+``identifiable_quantities(guide) -> {name: Tensor}``
+    One guide draw of quantities that do not depend on label switching or
+    rotations (restarts as chains, the NUTS comparison).
+``arviz_dims``
+    Names of the dimensions of each site, for ArviZ.
+
+Reports draw the figures of each model (``pyrolatent.reports``): models
+return arrays, never figures.
+"""
 
 from __future__ import annotations
 
@@ -6,47 +43,94 @@ import torch
 from pyro.distributions import Distribution
 from pyro.nn import PyroModule
 
-__all__ = ["LatentModel"]
+from pyrolatent._pyro import apply_to_distribution, local_params
+from pyrolatent._validation import check_positive_int, check_tensor
 
+__all__ = ["HOOKS", "LatentModel"]
 
-def _apply_to_distribution(d: Distribution, fn) -> None:
-    """Apply ``fn`` (as ``nn.Module._apply`` does) to every tensor a distribution holds,
-    wrapped distributions (``Independent``, ``ExpandedDistribution``, ...) included."""
-    for key, value in list(vars(d).items()):
-        if isinstance(value, torch.Tensor):
-            setattr(d, key, fn(value))
-        elif isinstance(value, Distribution):
-            _apply_to_distribution(value, fn)
+#: The optional hooks of the model contract (see the module docstring).
+HOOKS = ("encode", "reconstruct", "sample", "identifiable_quantities")
 
 
 class LatentModel(PyroModule):
-    """Base class of pyrolatent models: a ``PyroModule`` whose ``.to(device)``
-    also moves the tensors inside its ``PyroSample`` prior distributions, so a
-    prior passed to the constructor follows the model onto the GPU.
+    """Base class of pyrolatent models (see the module docstring for the contract).
 
-    Subclasses write the generative story in ``forward(x=None, subsample=None, ...)``
-    with the observations in ``pyro.plate("data", n, subsample=subsample)`` and
-    provide ``default_guide()``.
+    Its ``.to(device)`` also moves the tensors inside its ``PyroSample`` prior
+    distributions, so a prior passed to the constructor follows the model onto
+    the GPU; calling it runs with Pyro's ``module_local_params``, so its
+    parameters never enter Pyro's global parameter store.
     """
+
+    #: Names of the dimensions of each site, for ArviZ (``{"z": ("latent",)}``).
+    arviz_dims: dict = {}
 
     def _apply(self, fn, *args, **kwargs):
         out = super()._apply(fn, *args, **kwargs)
         for prior in self._pyro_samples.values():
             if isinstance(prior, Distribution):
-                _apply_to_distribution(prior, fn)
+                apply_to_distribution(prior, fn)
         return out
 
-    def default_guide(self):  # pragma: no cover - every model overrides it
-        raise NotImplementedError
+    def __call__(self, *args, **kwargs):
+        with local_params(self):
+            return super().__call__(*args, **kwargs)
 
-    # Optional hooks that diagnostics and reports use when a model has them
-    # (a model without one simply gets no such figure):
-    #
-    #   latent_mean(x, guide) -> Tensor (n, K)      posterior mean of the local code
-    #   reconstruct_data(x, guide) -> Tensor (n, D) decode the latent mean of x
-    #   sample_data(n, guide) -> Tensor (n, D)      new draws from the fitted model
-    #   report_figures(result, data) -> dict[str, matplotlib Figure]
-    #                                               model-specific figures
-    #   identifiable_quantities(guide) -> dict[str, Tensor]
-    #                                               one guide draw of rotation- and
-    #                                               label-invariant quantities (restarts, NUTS)
+    # -- required ------------------------------------------------------------------
+    def default_guide(self):
+        """The guide that :func:`~pyrolatent.inference.fit` uses when none is given."""
+        raise NotImplementedError(f"{type(self).__name__} must define default_guide().")
+
+    def check_inputs(self, x=None, **inputs) -> None:
+        """Check the data before the first traced step (an error raised inside a
+        Pyro trace comes back wrapped in a trace dump); :func:`fit` calls it.
+        Nothing to check by default."""
+
+    # -- plates --------------------------------------------------------------------
+    def plate_sizes(self, x=None, **inputs) -> dict[str, int]:
+        """The subsampled plates and their sizes: by default ``{"data": len(x)}``."""
+        if x is None:
+            raise ValueError(f"The 'x' argument of {type(self).__name__} is needed to size the 'data' plate; got None.")
+        return {"data": int(x.shape[0])}
+
+    @staticmethod
+    def n_rows(x, n_samples) -> int:
+        """Size of the ``"data"`` plate: the rows of ``x``, or ``n_samples``
+        (default 1) when sampling the prior predictive without data."""
+        if x is not None:
+            return int(x.shape[0])
+        return 1 if n_samples is None else check_positive_int("n_samples", n_samples)
+
+    # -- optional hooks --------------------------------------------------------------
+    @classmethod
+    def supports(cls, hook: str) -> bool:
+        """Whether this model offers the optional ``hook`` (one of :data:`HOOKS`)."""
+        if hook not in HOOKS:
+            raise ValueError(f"The 'hook' argument must be one of {', '.join(map(repr, HOOKS))}. Got {hook!r}.")
+        return getattr(cls, hook) is not getattr(LatentModel, hook)
+
+    def encode(self, x, guide=None) -> torch.Tensor:
+        """Posterior mean of the local code of each row of ``x`` (n, K)."""
+        raise NotImplementedError(f"{type(self).__name__} has no local code to encode.")
+
+    def reconstruct(self, x, guide=None) -> torch.Tensor:
+        """The reconstruction of each row of ``x`` (n, D)."""
+        raise NotImplementedError(f"{type(self).__name__} does not reconstruct data.")
+
+    def sample(self, n: int, guide=None) -> torch.Tensor:
+        """``n`` new observations from the fitted model (n, D)."""
+        raise NotImplementedError(f"{type(self).__name__} does not sample new data.")
+
+    def identifiable_quantities(self, guide) -> dict:
+        """One guide draw of label- and rotation-invariant quantities."""
+        raise NotImplementedError(f"{type(self).__name__} declares no identifiable quantities.")
+
+    # -- helpers for subclasses ---------------------------------------------------------
+    def _check_rows(self, x, n_features: int):
+        """``x`` as a checked (n, D) tensor, shape only (values are checked by fit once)."""
+        x = check_tensor("x", x, ndim=2, finite=False)
+        if x.shape[-1] != n_features:
+            raise ValueError(
+                f"The 'x' argument of {type(self).__name__} must have {n_features} columns (n_features); "
+                f"got shape {tuple(x.shape)}."
+            )
+        return x

@@ -51,10 +51,12 @@ from pyro import poutine
 from pyro.infer.autoguide import AutoNormal
 from pyro.nn import PyroModule, PyroSample
 
-from pyrolatent._validation import check_positive_float, check_positive_int, check_tensor
+from pyrolatent._pyro import plate_subsample, with_local_params
+from pyrolatent._validation import check_positive_float, check_positive_int, check_tensor, owner
+from pyrolatent.components.hyperpriors import as_prior, broad_gamma
 
 from .base import LatentModel
-from .priors import as_prior, broad_gamma
+from .registry import ModelSpec, register
 
 __all__ = ["BayesianPCA", "BPCAGuide", "BPCAPosterior"]
 
@@ -118,15 +120,16 @@ class BayesianPCA(LatentModel):
         mu_scale: float = 10.0,
     ):
         super().__init__()
-        self.n_features = check_positive_int("n_features", n_features)
-        self.n_components = check_positive_int("n_components", n_components)
-        if not isinstance(collapsed, bool):
-            raise ValueError(f"The 'collapsed' argument must be True or False. Got {collapsed!r} instead.")
-        self.collapsed = collapsed
-        check_positive_float("mu_scale", mu_scale)
+        with owner(self):
+            self.n_features = check_positive_int("n_features", n_features)
+            self.n_components = check_positive_int("n_components", n_components)
+            if not isinstance(collapsed, bool):
+                raise ValueError(f"The 'collapsed' argument of BayesianPCA must be True or False. Got {collapsed!r} instead.")
+            self.collapsed = collapsed
+            check_positive_float("mu_scale", mu_scale)
+            alpha_prior = as_prior("alpha_prior", alpha_prior, broad_gamma())
+            tau_prior = as_prior("tau_prior", tau_prior, broad_gamma())
         D, K = self.n_features, self.n_components
-        alpha_prior = as_prior("alpha_prior", alpha_prior, broad_gamma())
-        tau_prior = as_prior("tau_prior", tau_prior, broad_gamma())
         self.alpha = PyroSample(alpha_prior.expand([K]).to_event(1))
         self.W = PyroSample(
             lambda self: dist.Normal(0.0, self.alpha.rsqrt().unsqueeze(-1).expand(self.alpha.shape + (D,))).to_event(2)
@@ -134,7 +137,9 @@ class BayesianPCA(LatentModel):
         self.mu = PyroSample(dist.Normal(0.0, float(mu_scale)).expand([D]).to_event(1))
         self.tau = PyroSample(tau_prior)
 
-    def _data_plate(self, x, subsample, n_samples):
+    def data_plate(self, x, subsample=None, n_samples=None):
+        """``(x checked as (n, D) or None, the "data" plate)`` for the model and guides."""
+        subsample = plate_subsample(subsample, "data")
         if x is not None:
             # shape only: a value check would read the device on every step
             # (fit() checks the data once, before the loop)
@@ -151,7 +156,7 @@ class BayesianPCA(LatentModel):
     def create_plates(self, x=None, subsample=None, *, n_samples=None):
         """The ``"data"`` plate, for autoguides over the explicit ``z`` with minibatches
         (``AutoNormal(model, create_plates=model.create_plates)``)."""
-        return self._data_plate(x, subsample, n_samples)[1]
+        return self.data_plate(x, subsample, n_samples)[1]
 
     def forward(self, x=None, subsample=None, *, n_samples=None):
         """Run the generative story; ``x`` enters only through ``obs=``.
@@ -159,7 +164,8 @@ class BayesianPCA(LatentModel):
         Called without ``x`` it samples ``n_samples`` observations from the prior.
         """
         W, mu, tau = self.W, self.mu, self.tau
-        x, plate = self._data_plate(x, subsample, n_samples)
+        x, plate = self.data_plate(x, subsample, n_samples)
+        subsample = plate_subsample(subsample, "data")
         noise_var = tau.reciprocal().unsqueeze(-1)
         with plate as idx:
             obs = x if x is None or subsample is None else x.index_select(0, idx)
@@ -173,6 +179,11 @@ class BayesianPCA(LatentModel):
                 likelihood = dist.Normal(loc + mu, tau.rsqrt().unsqueeze(-1)).to_event(1)
             return pyro.sample("x", likelihood, obs=obs)
 
+    def check_inputs(self, x=None, **inputs) -> None:
+        """Check the data's shape before the first traced step."""
+        if x is not None:
+            self.data_plate(x)
+
     def default_guide(self):
         """A guide under which ARD prunes: mean-field normal on the globals
         (``AutoNormal``, initial scale 0.01) and, in the explicit form, the
@@ -182,7 +193,8 @@ class BayesianPCA(LatentModel):
         return BPCAGuide(self)
 
     @torch.no_grad()
-    def posterior(self, guide, *, num_samples: int = 200, x=None) -> "BPCAPosterior":
+    @with_local_params
+    def posterior(self, guide, *, num_samples: int = 200, x=None) -> BPCAPosterior:
         """Posterior means of the global sites under ``guide``, as a :class:`BPCAPosterior`.
 
         Draws ``num_samples`` times from the guide (called with ``x`` when an
@@ -200,6 +212,7 @@ class BayesianPCA(LatentModel):
         return BPCAPosterior(means["W"], means["mu"], means["alpha"], noise_variance)
 
     # -- hooks for diagnostics and reports (see LatentModel) -----------------
+    @with_local_params
     def identifiable_quantities(self, guide) -> dict:
         """One draw from ``guide`` of quantities that do not depend on how W is
         rotated or signed or its rows ordered: sorted relevances ``||W_k||^2``,
@@ -213,36 +226,26 @@ class BayesianPCA(LatentModel):
             "WtW": W.T @ W,
         }
 
-    def latent_mean(self, x, guide) -> torch.Tensor:
+    def _fitted(self, guide):
+        if guide is None:
+            raise ValueError(
+                "The 'guide' argument of BayesianPCA must be the fitted guide (result.guide): the model's "
+                "parameters are latent variables whose posterior the guide holds."
+            )
+        return self.posterior(guide)
+
+    def encode(self, x, guide=None) -> torch.Tensor:
         """Posterior mean of ``z`` for each row of ``x``, components sorted by relevance."""
-        post = self.posterior(guide)
+        post = self._fitted(guide)
         return post.transform(x)[:, post.order]
 
-    def reconstruct_data(self, x, guide) -> torch.Tensor:
+    def reconstruct(self, x, guide=None) -> torch.Tensor:
         """``E[z | x] W + mu`` for each row of ``x``."""
-        return self.posterior(guide).reconstruct(x)
+        return self._fitted(guide).reconstruct(x)
 
-    def sample_data(self, n: int, guide) -> torch.Tensor:
-        """``n`` new observations from the fitted generative model."""
-        return self.posterior(guide).sample(n)
-
-    def report_figures(self, result, data) -> dict:
-        """The ARD relevance plot: variance added by each component, survivors marked."""
-        import matplotlib.pyplot as plt
-
-        post = self.posterior(result.guide)
-        rel = (post.relevance / post.noise_variance)[post.order].cpu()
-        alive = post.surviving[post.order].cpu()
-        fig, ax = plt.subplots(figsize=(6, 3.2))
-        ax.bar(range(1, len(rel) + 1), rel.numpy(), color=["tab:blue" if a else "lightgray" for a in alive])
-        ax.axhline(post.threshold, color="tab:red", ls="--", lw=1, label=f"survival threshold ({post.threshold:g})")
-        ax.set_yscale("log")
-        ax.set_xlabel("component (sorted by relevance)")
-        ax.set_ylabel(r"$\|W_k\|^2 / \sigma^2$")
-        ax.set_title(f"ARD relevance: {post.n_effective} of {len(rel)} components survive")
-        ax.legend(loc="upper right", fontsize=8)
-        fig.tight_layout()
-        return {"ard_relevance": fig}
+    def sample(self, n: int, guide=None) -> torch.Tensor:
+        """``n`` new observations from the fitted generative model (posterior means of the globals)."""
+        return self._fitted(guide).sample(n)
 
 
 @dataclass(frozen=True)
@@ -351,7 +354,8 @@ class BPCAGuide(PyroModule):
         draws = self.globals(x, subsample, n_samples=n_samples)
         W, mu, tau = draws["W"], draws["mu"], draws["tau"]
         model = self._model[0]
-        x, plate = model._data_plate(x, subsample, n_samples)
+        x, plate = model.data_plate(x, subsample, n_samples)
+        subsample = plate_subsample(subsample, "data")
         K = self.n_components
         precision = torch.eye(K, dtype=W.dtype, device=W.device) + tau[..., None, None] * (W @ W.transpose(-1, -2))
         with plate as idx:
@@ -362,3 +366,27 @@ class BPCAGuide(PyroModule):
             rhs = tau[..., None, None] * (W @ (xs - mu).unsqueeze(-1))
             loc = torch.linalg.solve(precision, rhs).squeeze(-1)
             return pyro.sample("z", dist.MultivariateNormal(loc, precision_matrix=precision))
+
+
+def _example_collapsed():
+    from pyrolatent.data import make_bishop
+
+    return BayesianPCA(10, 3), make_bishop(n_samples=40, seed=0)
+
+
+def _example_explicit():
+    from pyrolatent.data import make_bishop
+
+    return BayesianPCA(10, 3, collapsed=False), make_bishop(n_samples=40, seed=0)
+
+
+register(
+    ModelSpec(
+        name="bpca",
+        cls=BayesianPCA,
+        title="Bayesian PCA with ARD priors (Bishop 1998, 1999)",
+        summary="collapsed and explicit forms; ARD prunes unused components",
+        cli="pyrolatent.cli.bpca",
+        examples={"collapsed": _example_collapsed, "explicit": _example_explicit},
+    )
+)

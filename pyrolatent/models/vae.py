@@ -56,15 +56,18 @@ import pyro
 import pyro.distributions as dist
 import torch
 from pyro import poutine
-from pyro.nn import PyroModule, PyroSample
+from pyro.nn import PyroSample
 
-from pyrolatent._validation import check_choice, check_positive_int, check_tensor
+from pyrolatent._pyro import plate_subsample, with_local_params
+from pyrolatent._validation import check_choice, check_positive_int, check_tensor, owner
+from pyrolatent.components.guides import AmortizedGuide, AmortizedNormalGuide
+from pyrolatent.components.latent_priors import as_vae_prior
+from pyrolatent.components.likelihoods import as_likelihood
+from pyrolatent.components.nets import NETWORKS, check_hidden, make_decoder, make_encoder
+from pyrolatent.inference import importance
 
-from . import importance
 from .base import LatentModel
-from .likelihoods import as_likelihood
-from .nets import NETWORKS, check_hidden, make_decoder, make_encoder
-from .vae_priors import as_vae_prior
+from .registry import ModelSpec, register
 
 __all__ = ["VAE", "AmortizedNormalGuide"]
 
@@ -116,6 +119,10 @@ class VAE(LatentModel):
     def __init__(self, n_features: int, n_components: int = 2, *, image_shape=None, network: str = "mlp",
                  hidden=(400,), activation: str = "softplus", likelihood="bernoulli", prior="normal"):
         super().__init__()
+        with owner(self):
+            self._init(n_features, n_components, image_shape, network, hidden, activation, likelihood, prior)
+
+    def _init(self, n_features, n_components, image_shape, network, hidden, activation, likelihood, prior):
         self.n_features = check_positive_int("n_features", n_features)
         self.n_components = check_positive_int("n_components", n_components)
         self.image_shape = _image_shape(image_shape, self.n_features)
@@ -143,8 +150,9 @@ class VAE(LatentModel):
         return state
 
     # -- data ------------------------------------------------------------------
-    def _data(self, x, n_samples=None):
-        """``(x as (n, D) float tensor or None, n)``; values checked once per tensor."""
+    def check_data(self, x, n_samples=None):
+        """``(x as (n, D) float tensor or None, n)``; values checked once per tensor
+        (against the likelihood's support, e.g. [0, 1] for Bernoulli)."""
         if x is None:
             return None, (1 if n_samples is None else check_positive_int("n_samples", n_samples))
         key = (x._version, id(self.likelihood)) if isinstance(x, torch.Tensor) else None
@@ -181,22 +189,29 @@ class VAE(LatentModel):
         ``x`` is ``(n, D)`` or ``(n, *image_shape)``; without it the model
         draws ``n_samples`` observations from the prior predictive.
         """
-        x, n = self._data(x, n_samples)
-        with pyro.plate("data", n, subsample=subsample, dim=-1) as idx:
-            obs = None if x is None else (x if subsample is None else x.index_select(0, idx))
+        x, n = self.check_data(x, n_samples)
+        rows = plate_subsample(subsample, "data")
+        with pyro.plate("data", n, subsample=rows, dim=-1) as idx:
+            obs = None if x is None else (x if rows is None else x.index_select(0, idx))
             z = self.z
             return pyro.sample("x", self.likelihood(self.decoder(z)), obs=obs)
 
-    def default_guide(self) -> "AmortizedNormalGuide":
+    def check_inputs(self, x=None, **inputs) -> None:
+        """Check the data before the first traced step (shape and the likelihood's support)."""
+        if x is not None:
+            self.check_data(x)
+
+    def default_guide(self) -> AmortizedNormalGuide:
         """The amortised diagonal normal guide on this model's encoder."""
         return AmortizedNormalGuide(self)
 
     # -- inference-side helpers ----------------------------------------------------
     def _setup(self, x, guide):
-        x, _ = self._data(x)
+        x, _ = self.check_data(x)
         return x.to(self._device()), (guide if guide is not None else self.default_guide())
 
     @torch.no_grad()
+    @with_local_params
     def encode(self, x, guide=None, *, num_samples: int = 100) -> torch.Tensor:
         """Posterior mean of ``z`` for each row of ``x`` (n, K).
 
@@ -204,13 +219,14 @@ class VAE(LatentModel):
         ``num_samples`` vectorised draws from the guide.
         """
         x, guide = self._setup(x, guide)
-        if hasattr(guide, "posterior"):
+        if isinstance(guide, AmortizedGuide):
             return guide.posterior(x).mean
         with pyro.plate("_draws", check_positive_int("num_samples", num_samples), dim=-2):
             trace = poutine.trace(guide).get_trace(x=x)
         return trace.nodes["z"]["value"].mean(0)
 
     @torch.no_grad()
+    @with_local_params
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Mean of :math:`p(x \\mid z)` for codes ``z`` (..., K) -> (..., D)."""
         z = check_tensor("z", z).to(self._device())
@@ -223,9 +239,11 @@ class VAE(LatentModel):
         return self.decode(self.encode(x, guide))
 
     @torch.no_grad()
-    def sample(self, n: int, *, mean: bool = False) -> torch.Tensor:
+    @with_local_params
+    def sample(self, n: int, guide=None, *, mean: bool = False) -> torch.Tensor:
         """``n`` new observations (n, D): draws from the model, or with
-        ``mean=True`` the decoder means of ``z ~ p(z)`` (smoother pictures)."""
+        ``mean=True`` the decoder means of ``z ~ p(z)`` (smoother pictures).
+        The guide plays no part (the decoder's weights are the model's)."""
         n = check_positive_int("n", n)
         if mean:
             return self.decode(self.prior().sample((n,)))
@@ -253,12 +271,14 @@ class VAE(LatentModel):
         return self.decode(z), z
 
     # -- held-out evaluation -------------------------------------------------------
+    @with_local_params
     def log_weights(self, x, guide=None, *, num_samples: int = 500, batch_size=None) -> torch.Tensor:
         """Importance log-weights ``log p(x_n, z) - log q(z | x_n)`` of ``num_samples``
         draws per row, ``(num_samples, n)``."""
         x, guide = self._setup(x, guide)
         return importance.log_weights(self, guide, x, num_samples=num_samples, batch_size=batch_size)
 
+    @with_local_params
     def log_likelihood(self, x, guide=None, *, num_samples: int = 1000, batch_size=None,
                        sample_batch_size=None) -> torch.Tensor:
         r"""Importance-weighted estimate of :math:`\log p(x_n)` in nats, one per row (n,).
@@ -273,65 +293,18 @@ class VAE(LatentModel):
         return importance.importance_estimates(self, guide, x, num_samples=num_samples, batch_size=batch_size,
                                                sample_batch_size=sample_batch_size)[1]
 
+    @with_local_params
     def elbo(self, x, guide=None, *, num_samples: int = 100, batch_size=None) -> torch.Tensor:
         """Monte-Carlo ELBO of each row in nats (n,), averaged over ``num_samples`` draws."""
         x, guide = self._setup(x, guide)
         return importance.importance_estimates(self, guide, x, num_samples=num_samples, batch_size=batch_size)[0]
 
     def psis_khat(self, x, guide=None, *, num_samples: int = 500, batch_size=None) -> torch.Tensor:
-        """PSIS :math:`\\hat k` of the guide for each row (n,): above 0.7 the
-        amortised guide misses that example's posterior."""
-        return importance.pareto_khat(self.log_weights(x, guide, num_samples=num_samples, batch_size=batch_size))
+        """PSIS :math:`\\hat k` of the guide for each row (n,) (see
+        :func:`pyrolatent.diagnostics.pareto_khat` for its reading)."""
+        from pyrolatent.diagnostics.psis import pareto_khat
 
-    # -- hooks for diagnostics and reports (see LatentModel) ---------------------------
-    def latent_mean(self, x, guide) -> torch.Tensor:
-        """Posterior mean of ``z`` for each row of ``x`` (n, K)."""
-        return self.encode(x, guide).cpu()
-
-    def reconstruct_data(self, x, guide) -> torch.Tensor:
-        """Decoder mean at the posterior mean of each row (n, D)."""
-        return self.reconstruct(x, guide).cpu()
-
-    def sample_data(self, n: int, guide) -> torch.Tensor:
-        """``n`` draws from the fitted model (n, D)."""
-        return self.sample(n).cpu()
-
-    def report_figures(self, result, data) -> dict:
-        """Latent manifold (K = 2), decoder means of prior draws and per-example
-        PSIS k-hat of the guide (see :mod:`.vae_figures`)."""
-        from .vae_figures import vae_figures
-
-        return vae_figures(self, result.guide, data)
-
-
-class AmortizedNormalGuide(PyroModule):
-    r"""The default VAE guide: :math:`q(z_n \mid x_n) = \mathcal N(\mu(x_n), \mathrm{diag}\,\sigma^2(x_n))`
-    from the model's ``encoder`` (whose parameters the model holds, so the
-    guide has none of its own and ``VAE.log_likelihood(x)`` needs no guide)."""
-
-    def __init__(self, vae: VAE):
-        super().__init__()
-        if not isinstance(vae, VAE):
-            raise TypeError(f"The 'vae' argument must be a VAE. Got {type(vae).__name__} instead.")
-        self._vae = (vae,)  # not a submodule: the encoder's parameters are the model's
-
-    @property
-    def vae(self) -> VAE:
-        return self._vae[0]
-
-    def posterior(self, x: torch.Tensor) -> dist.TorchDistribution:
-        """:math:`q(z \\mid x)` for rows ``x`` (n, D): batch shape (n,), event shape (K,)."""
-        loc, scale = self.vae.encoder(x)
-        return dist.Normal(loc, scale).to_event(1)
-
-    def forward(self, x=None, subsample=None, *, n_samples=None):
-        x, n = self.vae._data(x, n_samples)
-        if x is None:
-            raise ValueError("The 'x' argument of the amortised guide must be the data; got None "
-                             "(to sample from the prior, call the model alone).")
-        with pyro.plate("data", n, subsample=subsample, dim=-1) as idx:
-            xs = x if subsample is None else x.index_select(0, idx)
-            return pyro.sample("z", self.posterior(xs))
+        return pareto_khat(self.log_weights(x, guide, num_samples=num_samples, batch_size=batch_size))
 
 
 def _image_shape(image_shape, n_features):
@@ -347,3 +320,25 @@ def _image_shape(image_shape, n_features):
             f"got {shape} (product {math.prod(shape) if shape else 0})."
         )
     return shape
+
+
+def _example(**kwargs):
+    from pyrolatent.data import make_bishop
+
+    return VAE(10, 2, hidden=(8,), likelihood="gaussian", **kwargs), make_bishop(n_samples=40, seed=0)
+
+
+register(
+    ModelSpec(
+        name="vae",
+        cls=VAE,
+        title="VAE (Kingma & Welling 2013)",
+        summary=(
+            "MLP or conv networks; normal, mixture or VampPrior priors; Bernoulli, continuous-Bernoulli or "
+            "Gaussian likelihoods; diagonal or low-rank amortised guides; IWAE training and log-likelihood; "
+            "2-D manifold pictures"
+        ),
+        cli="pyrolatent.cli.vae",
+        examples={"gaussian": _example, "vamp": lambda: _example(prior="vamp")},
+    )
+)

@@ -3,9 +3,10 @@
 The report is built in a temporary folder beside its destination and renamed
 into place only when everything has been written, so an error never leaves
 half a report, and an older report is replaced only by a complete new one.
-It uses only the model's optional hooks (``latent_mean``,
-``reconstruct_data``, ``sample_data``, ``report_figures``; see
-:class:`pyrolatent.models.LatentModel`) and skips a figure whose hook is absent.
+It uses only the model's optional hooks (``encode``, ``reconstruct``,
+``sample``; see :class:`pyrolatent.models.LatentModel`), skipping a figure
+whose hook the model does not offer, and the model's own figures from
+:mod:`pyrolatent.reports.model_figures`.
 """
 
 from __future__ import annotations
@@ -23,17 +24,40 @@ from pyrolatent._validation import check_positive_int
 from pyrolatent.diagnostics import _arviz
 from pyrolatent.diagnostics.inference_data import model_inputs, save_inference_data, to_inference_data
 from pyrolatent.diagnostics.nuts import NUTSComparison
-from pyrolatent.diagnostics.psis import psis_from_log_weights
+from pyrolatent.diagnostics.psis import GOOD, USABLE, psis_from_log_weights
 from pyrolatent.diagnostics.restarts import RestartDiagnostic
+from pyrolatent.models import LatentModel
 
 from . import figures
 from .html import HTMLPage, png_bytes
+from .model_figures import figures_for, model_findings
 
 __all__ = ["write_report"]
 
 REPORT_DIR = "report"
 #: Rows of the az.summary table shown per variable (the netCDF file has them all).
 SUMMARY_ROWS = 12
+#: The report's netCDF keeps at most this many guide draws per group, and this
+#: many replicates of the data, in single precision (compressed): enough to
+#: recompute every table and figure's statistics, small enough to mail.
+NETCDF_DRAWS, NETCDF_REPLICATES = 100, 4
+
+
+def _compact(idata):
+    """A copy of ``idata`` for the report's netCDF: thinned draws, float32."""
+    groups = {}
+    for name in _arviz.group_names(idata):
+        ds = _arviz.group(idata, name)
+        if "draw" in ds.dims:
+            keep = NETCDF_REPLICATES if name == "posterior_predictive" else NETCDF_DRAWS
+            ds = ds.isel(draw=slice(0, keep))
+        ds = ds.map(lambda v: v.astype("float32") if v.dtype.kind == "f" else v, keep_attrs=True)
+        groups[name] = ds
+    return _arviz.make_inference_data(groups, dict(getattr(idata, "attrs", {}) or {}))
+
+
+def _supports(model, hook: str) -> bool:
+    return isinstance(model, LatentModel) and model.supports(hook)
 
 
 def _records(frame, index_name: str, limit: int | None = None) -> list[dict]:
@@ -106,7 +130,12 @@ def _header(page: HTMLPage, result, data, idata_path: str) -> None:
         page.paragraph(
             "Fit settings: " + ", ".join(f"{k}={v}" for k, v in settings.items() if v is not None), css="note"
         )
-    page.paragraph(f"All draws, replicates and log-likelihoods are in {idata_path} (netCDF, ArviZ groups).", css="note")
+    page.paragraph(
+        f"The first {NETCDF_DRAWS} guide draws, {NETCDF_REPLICATES} replicates of the data and the pointwise "
+        f"log-likelihoods are in {idata_path} (netCDF, ArviZ groups, single precision); the tables and "
+        "figures here use all the draws.",
+        css="note",
+    )
 
 
 def write_report(
@@ -172,7 +201,9 @@ def _build(result, data, folder: Path, *, restarts, nuts, num_samples, seed, tit
     page = HTMLPage(title or f"{type(model).__name__} on {name}")
     out = _Builder(folder, page)
     idata = to_inference_data(result, data, num_samples=num_samples, seed=seed)
-    save_inference_data(idata, folder / "inference_data.nc")
+    save_inference_data(_compact(idata), folder / "inference_data.nc")
+    page.section("Verdict")
+    verdict_at = len(page.parts)
     _header(page, result, data, "inference_data.nc")
     out.facts["fit"] = result.summary()
 
@@ -191,9 +222,9 @@ def _build(result, data, folder: Path, *, restarts, nuts, num_samples, seed, tit
     else:
         page.paragraph("The model has no global latent sites, and its local ones are too large to keep.", css="note")
 
-    hook = getattr(model, "report_figures", None)
-    if callable(hook):
-        model_figs = hook(result, data)
+    draw = figures_for(model)
+    if draw is not None:
+        model_figs = draw(model, result.guide, data)
         if model_figs:
             page.section("Model figures")
             for fig_name, fig in model_figs.items():
@@ -206,6 +237,7 @@ def _build(result, data, folder: Path, *, restarts, nuts, num_samples, seed, tit
     if nuts is not None:
         _nuts(out, nuts)
     _latents(out, result, data)
+    page.parts[verdict_at:verdict_at] = _verdict(page, result, out.facts, model_findings(result, data))
     (folder / "diagnostics.json").write_text(json.dumps(out.facts, indent=2, default=str) + "\n")
     (folder / "index.html").write_text(page.render(), encoding="utf-8")
 
@@ -233,7 +265,7 @@ def _khat(out: _Builder, idata) -> None:
     out.page.verdict(check.verdict, f"k-hat {check.k_hat:.2f}: {check.verdict}", check.message)
     out.page.paragraph(
         f"Importance-sampling effective sample size: {check.ess:.1f} of {check.num_samples} draws "
-        f"(raw weights: {check.ess_raw:.1f}). Below 0.5 good; 0.5-0.7 usable; above 0.7 not to be trusted "
+        f"(raw weights: {check.ess_raw:.1f}). Below {GOOD} good; {GOOD}-{USABLE} usable; above {USABLE} not to be trusted "
         "(Yao, Vehtari, Simpson, Gelman 2018).",
         css="note",
     )
@@ -294,10 +326,9 @@ def _latents(out: _Builder, result, data) -> None:
         return
     labels = getattr(data, "y", None)
     image_shape = getattr(data, "image_shape", None)
-    latent_mean = getattr(model, "latent_mean", None)
-    if callable(latent_mean):
+    if _supports(model, "encode"):
         with torch.no_grad():
-            z = _to_numpy(latent_mean(x, guide))
+            z = _to_numpy(model.encode(x, guide))
         if z.ndim == 2 and z.shape[1] >= 2:
             out.page.section("Latent space")
             out.figure(
@@ -308,14 +339,13 @@ def _latents(out: _Builder, result, data) -> None:
             )
     if image_shape is None:
         return
-    reconstruct = getattr(model, "reconstruct_data", None)
-    sample = getattr(model, "sample_data", None)
-    if callable(reconstruct) or callable(sample):
+    can_reconstruct, can_sample = _supports(model, "reconstruct"), _supports(model, "sample")
+    if can_reconstruct or can_sample:
         out.page.section("Images")
-    if callable(reconstruct):
+    if can_reconstruct:
         n = min(10, x.shape[0])
         with torch.no_grad():
-            rec = _to_numpy(reconstruct(x[:n], guide))
+            rec = _to_numpy(model.reconstruct(x[:n], guide))
         grid = np.concatenate([_to_numpy(x[:n]), rec]).reshape((2 * n,) + tuple(image_shape))
         out.figure(
             "reconstructions",
@@ -324,11 +354,66 @@ def _latents(out: _Builder, result, data) -> None:
             ),
             f"The first {n} rows and their reconstructions.",
         )
-    if callable(sample):
+    if can_sample:
         with torch.no_grad():
-            new = _to_numpy(sample(30, guide))
+            new = _to_numpy(model.sample(30, guide))
         out.figure(
             "samples",
             figures.image_grid_figure(new.reshape((-1,) + tuple(image_shape)), "samples from the fitted model"),
             "New draws from the fitted generative model.",
         )
+
+
+def _anchor(page: HTMLPage, title: str) -> str | None:
+    return next((a for a, t in page.sections if t == title), None)
+
+
+def _settled(losses: np.ndarray) -> tuple[bool, str]:
+    """Whether the ELBO stopped moving: the mean of the last 10% of steps against
+    the 10% before, relative to the spread of the last 10%."""
+    n = len(losses)
+    if n < 20:
+        return False, f"only {n} steps: too few to say whether the optimisation settled"
+    w = max(2, n // 10)
+    last, before = losses[-w:], losses[-2 * w : -w]
+    change = float(before.mean() - last.mean())
+    spread = float(last.std()) + 1e-12
+    ok = change < 2.0 * spread / np.sqrt(w) + 1e-3 * abs(float(last.mean()))
+    how = "settled" if ok else "was still improving"
+    return ok, f"the ELBO {how} (mean of the last {w} steps {-last.mean():.6g}, of the {w} before {-before.mean():.6g})"
+
+
+def _verdict(page: HTMLPage, result, facts: dict, findings: list[str]) -> list[str]:
+    """The opening lines: what was fitted, whether it settled, whether the guide
+    can be trusted, what the model found; each linking to its section."""
+    from html import escape
+
+    def link(title, text):
+        anchor = _anchor(page, title)
+        return f'<a href="#{anchor}">{escape(text)}</a>' if anchor else escape(text)
+
+    lines = []
+    lines.append(
+        f"<li>Fitted {escape(type(result.model).__name__)} with guide {escape(type(result.guide).__name__)} "
+        f"for {result.num_steps} steps ({escape(str(result.device))}, {result.wall_time:.1f} s)"
+        + (" &mdash; interrupted" if result.interrupted else "")
+        + ".</li>"
+    )
+    ok, text = _settled(_to_numpy(result.losses))
+    lines.append(f"<li>{link('ELBO', 'Optimisation')}: {escape(text)}.</li>")
+    psis = facts.get("psis")
+    if psis:
+        lines.append(
+            f"<li>{link('Did the guide work? (PSIS k-hat)', 'Guide')}: k-hat {psis['k_hat']:.2f}, "
+            f"{escape(psis['verdict'])}.</li>"
+        )
+    if "restarts" in facts:
+        lines.append(f"<li>{link('Agreement across restarts', 'Restarts')}: {escape(facts['restarts']['summary'])}</li>")
+    if "nuts" in facts:
+        lines.append(
+            f"<li>{link('SVI against NUTS', 'NUTS')}: largest |z| of SVI against NUTS "
+            f"{facts['nuts']['max_abs_z']:.2f}.</li>"
+        )
+    for finding in findings:
+        lines.append(f"<li>{link('Model figures', 'Found')}: {escape(finding)}</li>")
+    return ['<ul class="verdict-list">' + "".join(lines) + "</ul>"]

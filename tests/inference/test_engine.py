@@ -191,9 +191,14 @@ def test_checkpoint_of_another_model_or_shape_is_refused(tmp_path):
         fit(Other(10, 4), DATA, num_steps=10, checkpoint_path=ckpt, resume=True)
 
 
-def test_resume_without_a_checkpoint_file_is_an_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="checkpoint_path"):
-        fit(small_bpca(), DATA, num_steps=5, checkpoint_path=tmp_path / "none.pt", resume=True)
+def test_resume_without_a_checkpoint_file_starts_fresh(tmp_path):
+    # documented: resume=True continues "when it exists"; a first run starts from scratch
+    pyro.set_rng_seed(0)
+    fresh = fit(small_bpca(), DATA, num_steps=5, seed=2)
+    pyro.set_rng_seed(0)
+    first = fit(small_bpca(), DATA, num_steps=5, seed=2, checkpoint_path=tmp_path / "none.pt", resume=True)
+    assert torch.equal(fresh.losses, first.losses)
+    assert (tmp_path / "none.pt").is_file()
 
 
 def test_checkpoint_loads_without_unpickling_objects(tmp_path):
@@ -344,7 +349,7 @@ def test_cuda_asked_for_without_cuda():
 
 
 def test_batch_size_larger_than_the_data_is_refused():
-    with pytest.raises(ValueError, match=r"'batch_size' argument must be at most the number of data items \(60\). Got 61"):
+    with pytest.raises(ValueError, match=r"'batch_size' argument must be at most the size of the 'data' plate \(60\). Got 61"):
         fit(small_bpca(), DATA, num_steps=1, batch_size=61)
 
 

@@ -39,13 +39,21 @@ class CoinGuide(PyroModule):
         pyro.sample("loc", dist.Normal(self.m, 0.5))
 
 
+@pytest.fixture(autouse=True)
+def _module_local_params():
+    # These tests build PyroModules by hand and call Pyro's objectives directly,
+    # as a Pyro user would inside pyro.settings.context(module_local_params=True).
+    with pyro.settings.context(module_local_params=True):
+        yield
+
+
 def loss_and_grads(elbo, model, guide, seed=0):
     guide(x=X)  # create lazy parameters
     params = list(model.parameters()) + list(guide.parameters())
     pyro.set_rng_seed(seed)
     loss = elbo.differentiable_loss(model, guide, x=X)
     grads = torch.autograd.grad(loss, params, allow_unused=True)
-    return loss.detach(), [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+    return loss.detach(), [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads, strict=True)]
 
 
 def bpca_pair():
@@ -77,7 +85,7 @@ def test_same_value_and_gradient_as_pyro(objectives, pair):
     a_loss, a_grads = loss_and_grads(ours(), model, guide)
     b_loss, b_grads = loss_and_grads(theirs(), model, guide)
     assert torch.allclose(a_loss, torch.as_tensor(b_loss, dtype=a_loss.dtype), rtol=1e-5)
-    for a, b in zip(a_grads, b_grads):
+    for a, b in zip(a_grads, b_grads, strict=True):
         assert torch.allclose(a, b, rtol=1e-4, atol=1e-5)
 
 

@@ -1,5 +1,6 @@
-"""Checks every model of the package passes (in the manner of scikit-learn's
-``parametrize_with_checks``): add a model to ``MODELS`` to have it checked."""
+"""Checks every registered model passes (in the manner of scikit-learn's
+``parametrize_with_checks``): a model registered in ``pyrolatent.models.REGISTRY``
+is checked on each of its examples, with no list kept here."""
 
 import pyro
 import pytest
@@ -7,19 +8,22 @@ import torch
 from pyro import poutine
 from pyro.poutine.util import site_is_subsample
 
-from pyrolatent.data import make_bishop
+from pyrolatent.diagnostics import _arviz, to_inference_data
 from pyrolatent.inference import fit, restore
-from pyrolatent.models import VAE, BayesianPCA
+from pyrolatent.models import HOOKS, REGISTRY, LatentModel
+from pyrolatent.reports import write_report
 
-DATA = make_bishop(n_samples=40, seed=0)
+# "name-variant" -> factory of a fresh (model, data) pair
+EXAMPLES = {f"{name}-{variant}": make for name, spec in REGISTRY.items() for variant, make in spec.examples.items()}
 
-# name -> (factory of a fresh model, data it is fitted on)
-MODELS = {
-    "bpca-collapsed": (lambda: BayesianPCA(10, 3), DATA),
-    "bpca-explicit": (lambda: BayesianPCA(10, 3, collapsed=False), DATA),
-    "vae-gaussian": (lambda: VAE(10, 2, hidden=(8,), likelihood="gaussian"), DATA),
-    "vae-vamp": (lambda: VAE(10, 2, hidden=(8,), likelihood="gaussian", prior="vamp"), DATA),
-}
+
+def test_every_registered_model_has_an_example_and_a_cli_entry():
+    import importlib
+
+    for name, spec in REGISTRY.items():
+        assert spec.examples, f"{name} has no example for the common tests"
+        assert issubclass(spec.cls, LatentModel)
+        assert importlib.import_module(spec.cli).ENTRY is not None
 
 
 def _latent_sites(trace):
@@ -39,10 +43,11 @@ def _params(model, guide):
     return {k: v.detach().clone() for k, v in state.items()}
 
 
-@pytest.fixture(params=sorted(MODELS))
+@pytest.fixture(params=sorted(EXAMPLES))
 def case(request):
-    make, data = MODELS[request.param]
-    return make, data
+    make_pair = EXAMPLES[request.param]
+    _, data = make_pair()
+    return (lambda: make_pair()[0]), data
 
 
 def test_model_and_default_guide_have_the_same_latent_sites(case):
@@ -98,4 +103,43 @@ def test_checkpoint_round_trips(case, tmp_path):
     b = restore(make(), data, ckpt)
     pa, pb = _params(a.model, a.guide), _params(b.model, b.guide)
     assert pa.keys() == pb.keys() and all(torch.equal(pa[k], pb[k]) for k in pa)
+    assert len(pyro.get_param_store()) == 0
+
+
+def test_the_optional_hooks_it_offers_work(case):
+    make, data = case
+    result = fit(make(), data, num_steps=5, seed=0)
+    model, x = result.model, data.x[:6]
+    offered = [h for h in HOOKS if model.supports(h)]
+    assert offered, "a model should offer at least one hook"
+    if model.supports("encode"):
+        z = model.encode(x, result.guide)
+        assert z.shape[0] == 6 and torch.isfinite(z).all()
+    if model.supports("reconstruct"):
+        assert model.reconstruct(x, result.guide).shape == x.shape
+    if model.supports("sample"):
+        assert model.sample(4, result.guide).shape == (4, x.shape[1])
+    if model.supports("identifiable_quantities"):
+        q = model.identifiable_quantities(result.guide)
+        assert q and all(torch.isfinite(torch.as_tensor(v)).all() for v in q.values())
+
+
+def test_moves_between_devices_and_dtypes(case):
+    make, data = case
+    model = make()
+    model.to(torch.float64)
+    assert all(p.dtype == torch.float64 for p in model.parameters())
+    model.to(torch.float32).to("cpu")
+    result = fit(model, data, num_steps=2, device="cpu")
+    assert torch.isfinite(result.losses).all()
+
+
+def test_converts_to_inference_data_and_writes_a_report(case, tmp_path):
+    make, data = case
+    result = fit(make(), data, num_steps=5, seed=0)
+    idata = to_inference_data(result, data, num_samples=20)
+    groups = set(_arviz.group_names(idata))
+    assert {"posterior_predictive", "log_likelihood", "observed_data", "sample_stats"} <= groups
+    path = write_report(result, data, tmp_path, num_samples=30)
+    assert path.is_file() and "Verdict" in path.read_text()
     assert len(pyro.get_param_store()) == 0

@@ -19,13 +19,15 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 from pyro import poutine
-from pyro.poutine.util import site_is_subsample
 from pyro.infer import Trace_ELBO, TraceMeanField_ELBO
 from pyro.infer.autoguide import AutoNormal
+from pyro.poutine.util import site_is_subsample
 from torch import nn
 
 from pyrolatent.cli import main
+from pyrolatent.components.nets import MLP, ConvDecoder, ConvTrunk
 from pyrolatent.data import binarize, load_digits
+from pyrolatent.diagnostics import pareto_khat
 from pyrolatent.inference import ImportanceWeightedELBO, fit, restore
 from pyrolatent.models import (
     VAE,
@@ -35,8 +37,6 @@ from pyrolatent.models import (
     MixturePrior,
     VampPrior,
 )
-from pyrolatent.models.importance import pareto_khat
-from pyrolatent.models.nets import ConvDecoder, ConvTrunk, MLP
 
 
 @pytest.fixture(scope="module")
@@ -433,7 +433,7 @@ def _fresh_fit(digits, **settings):
 def test_fit_is_reproducible_with_a_seed(digits):
     (a, ra), (b, rb) = _fresh_fit(digits, num_steps=15), _fresh_fit(digits, num_steps=15)
     assert torch.equal(ra.losses, rb.losses)
-    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
 
 
 def test_checkpoint_round_trip(digits, tmp_path):
@@ -442,10 +442,10 @@ def test_checkpoint_round_trip(digits, tmp_path):
     _fresh_fit(digits, num_steps=10, checkpoint_path=path)
     resumed, rr = _fresh_fit(digits, num_steps=20, checkpoint_path=path, resume=True)
     assert torch.allclose(rr.losses, rs.losses)
-    assert all(torch.allclose(p, q) for p, q in zip(straight.parameters(), resumed.parameters()))
+    assert all(torch.allclose(p, q) for p, q in zip(straight.parameters(), resumed.parameters(), strict=True))
     pyro.set_rng_seed(99)
     restored = restore(small_vae(), digits[0], path).model
-    assert all(torch.equal(p, q) for p, q in zip(restored.parameters(), resumed.parameters()))
+    assert all(torch.equal(p, q) for p, q in zip(restored.parameters(), resumed.parameters(), strict=True))
 
 
 def test_model_copies_and_pickles_after_a_fit(digits):

@@ -16,9 +16,12 @@ import math
 
 import torch
 
+from pyrolatent._pyro import seeded
 from pyrolatent.data import Dataset, binarize
 
-__all__ = ["add_vae_arguments", "build_vae", "describe_vae", "prepare_vae", "summarize_vae", "independent_baseline"]
+from .common import ModelEntry
+
+__all__ = ["ENTRY", "independent_baseline"]
 
 LIKELIHOOD_CHOICES = ("bernoulli", "continuous_bernoulli", "gaussian")
 PRIOR_CHOICES = ("normal", "mixture", "vamp")
@@ -37,7 +40,7 @@ def _hidden(text: str) -> tuple[int, ...]:
 
 
 def add_vae_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("vae", "options of 'fit vae' (latent size: --n-components, default 2)")
+    group = parser.add_argument_group("model", "options of the VAE (latent size: --n-components, default 2)")
     group.add_argument("--likelihood", choices=LIKELIHOOD_CHOICES, default="bernoulli",
                        help="VAE observation model (bernoulli binarises the data with --seed)")
     group.add_argument("--prior", choices=PRIOR_CHOICES, default="normal", help="VAE prior of z")
@@ -54,10 +57,10 @@ def prepare_vae(args, data: Dataset) -> Dataset:
 
 
 def build_vae(args, data: Dataset):
-    from pyrolatent._validation import check_positive_int
     from pyrolatent.models import VAE
 
-    check_positive_int("iwae_samples", args.iwae_samples)
+    if args.iwae_samples < 1:
+        raise ValueError(f"The '--iwae-samples' option must be a positive integer. Got {args.iwae_samples} instead.")
     return VAE(
         n_features=data.n_features,
         n_components=args.n_components if args.n_components is not None else 2,
@@ -84,13 +87,13 @@ def independent_baseline(train: torch.Tensor, test: torch.Tensor, likelihood: st
 
 
 def _evaluate(model, guide, x: torch.Tensor, num_samples: int) -> dict:
-    from pyrolatent.models.importance import pareto_khat
+    from pyrolatent.diagnostics import pareto_khat
 
     log_w = model.log_weights(x, guide, num_samples=num_samples).double()
     return {
         "elbo": float(log_w.mean()),
         "log_likelihood": float((log_w.logsumexp(0) - math.log(num_samples)).mean()),
-        "khat": pareto_khat(log_w) if num_samples >= 25 else None,
+        "khat": pareto_khat(log_w),
     }
 
 
@@ -106,16 +109,18 @@ def summarize_vae(args, result, train: Dataset, test: Dataset | None) -> dict:
         "log_likelihood_num_samples": num_samples,
         "units": "nats per example (final_elbo: nats summed over the training data)",
     }
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(result.settings.seed or 0)
+    with seeded(result.settings.seed or 0):
         sub = train.x[torch.randperm(train.n_samples)[:1000]]
         tr = _evaluate(model, guide, sub, num_samples)
         out["train_elbo"], out["train_log_likelihood"] = tr["elbo"], tr["log_likelihood"]
         if test is not None:
             te = _evaluate(model, guide, test.x, num_samples)
             out.update(n_test=test.n_samples, test_elbo=te["elbo"], test_log_likelihood=te["log_likelihood"])
-            if te["khat"] is not None:
-                out["test_khat_share_above_0.7"] = float((te["khat"] > 0.7).double().mean())
+            from pyrolatent.diagnostics.psis import USABLE
+
+            khat = te["khat"]
+            if bool(torch.isfinite(khat).any()):
+                out[f"test_khat_share_above_{USABLE}"] = float((khat > USABLE).double().mean())
             out["baseline_test_log_likelihood"] = independent_baseline(train.x, test.x, model.likelihood.name)
     return out
 
@@ -128,3 +133,15 @@ def describe_vae(summary: dict) -> str:
     if summary.get("baseline_test_log_likelihood") is not None:
         text += f"; pixel-independent baseline {summary['baseline_test_log_likelihood']:.2f}"
     return text
+
+
+ENTRY = ModelEntry(
+    build_vae,
+    summarize_vae,
+    describe_vae,
+    default_lr=1e-3,
+    default_batch_size=100,
+    test_fraction=0.1,
+    prepare=prepare_vae,
+    add_arguments=add_vae_arguments,
+)

@@ -28,9 +28,8 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
+from pyrolatent._pyro import apply_to_distribution
 from pyrolatent._validation import check_positive_float, check_positive_int, check_tensor
-
-from .base import _apply_to_distribution
 
 __all__ = ["PRIORS", "DistributionPrior", "MixturePrior", "StandardNormalPrior", "VampPrior", "as_vae_prior"]
 
@@ -145,7 +144,7 @@ class DistributionPrior(nn.Module):
 
     def _apply(self, fn, *args, **kwargs):
         out = super()._apply(fn, *args, **kwargs)
-        _apply_to_distribution(self.distribution, fn)
+        apply_to_distribution(self.distribution, fn)
         return out
 
     def forward(self) -> dist.Distribution:

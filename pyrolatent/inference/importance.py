@@ -10,8 +10,8 @@ Its mean over draws is an unbiased estimate of the ELBO of :math:`x_n`; the
 log of its mean over :math:`S` draws is the importance-weighted bound
 :math:`\mathcal L_S` of Burda et al. (2016), which increases with :math:`S`
 towards :math:`\log p(x_n)`; the Pareto tail of the weights (PSIS
-:math:`\hat k`, Vehtari et al.) says how far the guide is from the posterior
-of that example.
+:math:`\hat k`, :func:`pyrolatent.diagnostics.pareto_khat`) says how far the
+guide is from the posterior of that example.
 
 Everything here is computed in chunks of examples and of draws, so that
 :math:`S` = 5,000 draws fit in memory, and without gradients.
@@ -33,7 +33,7 @@ from pyro.poutine.util import site_is_subsample
 
 from pyrolatent._validation import check_positive_int
 
-__all__ = ["iter_log_weights", "log_weights", "importance_estimates", "pareto_khat"]
+__all__ = ["importance_estimates", "iter_log_weights", "log_weights", "log_weights_pass"]
 
 #: Default cap on (draws x examples) per vectorised pass.
 MAX_ROWS = 2**15
@@ -46,7 +46,7 @@ def _chunk_sizes(total: int, size: int):
         start += size
 
 
-def _log_weights_pass(model, guide, num_samples: int, kwargs: dict) -> tuple[torch.Tensor, float]:
+def log_weights_pass(model, guide, num_samples: int, kwargs: dict) -> tuple[torch.Tensor, float]:
     """``(log_w, scale)``: the ``(num_samples, batch)`` log-weights of one vectorised
     pass over the rows the ``"data"`` plate selects, and that plate's scale
     (``n / batch`` when subsampled). Gradients flow when enabled."""
@@ -74,7 +74,7 @@ def _log_weights_pass(model, guide, num_samples: int, kwargs: dict) -> tuple[tor
 
 def _one_pass(model, guide, x: torch.Tensor, num_samples: int) -> torch.Tensor:
     """(num_samples, n) log-weights of the rows of ``x`` in one vectorised pass."""
-    return _log_weights_pass(model, guide, num_samples, {"x": x})[0].expand(num_samples, x.shape[0])
+    return log_weights_pass(model, guide, num_samples, {"x": x})[0].expand(num_samples, x.shape[0])
 
 
 def iter_log_weights(model, guide, x: torch.Tensor, *, num_samples: int, batch_size: int | None = None,
@@ -114,44 +114,3 @@ def importance_estimates(model, guide, x, *, num_samples: int, batch_size=None, 
         elbos.append(lw.mean(0))
         bounds.append(lw.logsumexp(0) - math.log(lw.shape[0]))
     return torch.cat(elbos), torch.cat(bounds)
-
-
-def pareto_khat(log_w: torch.Tensor, *, prior_weight: float = 10.0) -> torch.Tensor:
-    r"""PSIS :math:`\hat k` of each column of ``log_w`` (``(S, n)`` -> ``(n,)``).
-
-    The generalised Pareto distribution is fitted to the largest
-    :math:`M = \lceil \min(S/5, 3\sqrt S) \rceil` weights by the method of
-    Zhang & Stephens (2009), shrunk towards 0.5 with a weak prior of
-    ``prior_weight`` pseudo-observations, as ArviZ's ``psislw`` does.
-    Below 0.5 the importance weights are reliable; 0.5-0.7 usable; above 0.7
-    the guide misses the posterior of that example.
-    """
-    S = log_w.shape[0]
-    M = int(math.ceil(min(0.2 * S, 3.0 * math.sqrt(S))))
-    if M < 5:
-        raise ValueError(f"The 'log_w' argument needs at least 25 draws per column for a tail fit; got {S}.")
-    lw = log_w.detach().double().T  # (n, S)
-    lw = lw - lw.max(1, keepdim=True).values
-    top = lw.topk(M + 1, dim=1).values.flip(1)  # ascending: cutoff first
-    cutoff = top[:, :1].clamp_min(math.log(torch.finfo(torch.double).tiny))
-    X = top[:, 1:].exp() - cutoff.exp()  # exceedances, ascending (n, M)
-    k = torch.cat([_gpd_shape(chunk) for chunk in X.split(256)]) if X.shape[0] else X.new_zeros(0)
-    return ((M * k + prior_weight * 0.5) / (M + prior_weight)).to(log_w.dtype)
-
-
-def _gpd_shape(X: torch.Tensor) -> torch.Tensor:
-    """Zhang & Stephens' posterior-mean estimate of the generalised Pareto shape
-    of each row of ``X`` (ascending exceedances, (n, M))."""
-    N = X.shape[1]
-    m = 30 + int(math.sqrt(N))
-    j = torch.arange(1, m + 1, dtype=torch.double, device=X.device)
-    b = 1.0 - math.sqrt(m) / (j - 0.5).sqrt()
-    quartile = int(N / 4 + 0.5) - 1
-    b = b / (3.0 * X[:, quartile : quartile + 1]) + 1.0 / X[:, -1:]  # (n, m)
-    ks = torch.log1p(-b.unsqueeze(-1) * X.unsqueeze(1)).mean(-1)  # (n, m)
-    L = N * (torch.log(-b / ks) - ks - 1.0)
-    weights = 1.0 / torch.exp(L.unsqueeze(1) - L.unsqueeze(2)).sum(-1)
-    weights = torch.where(weights >= 10 * torch.finfo(torch.double).eps, weights, torch.zeros_like(weights))
-    weights = weights / weights.sum(-1, keepdim=True)
-    b_post = (b * weights).sum(-1, keepdim=True)
-    return torch.log1p(-b_post * X).mean(-1)

@@ -1,16 +1,16 @@
-"""Figures of a fitted VAE for the run report (``VAE.report_figures``).
+"""Figures of a fitted VAE (and of the models built on it) for the run report.
 
 - ``latent_manifold`` — Kingma & Welling's figure 4: decoder means on a grid
   of inverse-normal-CDF quantiles (image data, K = 2).
 - ``prior_decoder_means`` — decoder means of codes drawn from the prior (image
-  data; smoother than the draws that ``sample_data`` gives the report).
+  data; smoother than the draws that ``sample`` gives the report).
 - ``psis_khat_per_example`` — per-example PSIS k-hat of the guide: where the
   amortised encoder is unreliable, over the latent means (first two
   coordinates, or the two leading principal directions when K > 2), with the
   worst-fitted examples.
 
 The report itself draws the latent scatter by label, reconstructions and
-samples from the ``latent_mean``, ``reconstruct_data`` and ``sample_data``
+samples from the ``encode``, ``reconstruct`` and ``sample``
 hooks, so they are not repeated here (:mod:`pyrolatent.reports.figures` has
 them for use outside the report).
 
@@ -26,9 +26,11 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-__all__ = ["tile_images", "vae_figures"]
+from pyrolatent._pyro import seeded
+from pyrolatent.diagnostics.psis import GOOD as KHAT_GOOD
+from pyrolatent.diagnostics.psis import USABLE as KHAT_BAD
 
-KHAT_GOOD, KHAT_BAD = 0.5, 0.7
+__all__ = ["tile_images", "vae_figures"]
 
 
 def tile_images(images: np.ndarray, ncols: int, pad: int = 1, fill: float = np.nan) -> np.ndarray:
@@ -103,8 +105,7 @@ def vae_figures(vae, guide, data, *, max_examples: int = 500, num_samples: int =
     if is_image and vae.n_components == 2:
         figs["latent_manifold"] = manifold_figure(vae, 20, vmin, vmax)
     if is_image:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded(seed):
             samples = vae.sample(64, mean=True)
         fig = Figure(figsize=(6, 6 * vae.image_shape[0] / vae.image_shape[1]))
         _show(fig.subplots(), tile_images(_images(vae, samples), 8), vmin, vmax, "Decoder means of z ~ p(z)")
@@ -114,8 +115,7 @@ def vae_figures(vae, guide, data, *, max_examples: int = 500, num_samples: int =
     except Exception:  # noqa: BLE001 - a guide that cannot encode a subset gets no per-example figure
         return figs
     xy, labels = _project(means)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         khat = vae.psis_khat(xs, guide, num_samples=num_samples).cpu().numpy()
     figs["psis_khat_per_example"] = _khat_figure(vae, xs, khat, xy, labels, is_image, vmin, vmax, num_samples)
     return figs

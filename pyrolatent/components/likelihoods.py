@@ -48,7 +48,7 @@ class Likelihood(nn.Module):
     #: Short name used in messages and summaries.
     name = "likelihood"
 
-    def bind(self, n_features: int) -> "Likelihood":
+    def bind(self, n_features: int) -> Likelihood:
         """Create any per-feature parameters for ``n_features`` features; returns self."""
         return self
 

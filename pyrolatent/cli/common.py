@@ -1,4 +1,5 @@
-"""Command line: ``pyrolatent fit MODEL --data SPEC ... --out DIR``.
+"""What every ``pyrolatent fit MODEL`` run shares: the model entry, the run
+directory, the report.
 
 A run directory holds ``checkpoint.pt`` (tensors only), ``settings.json``,
 ``losses.csv``, ``summary.json`` and ``run.json`` (the command's arguments, from
@@ -13,23 +14,25 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import json
-import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-from pyrolatent import cli_vae
 from pyrolatent._files import replacing_dir
 from pyrolatent.data import DATA_SPECS, Dataset, load_dataset
-from pyrolatent.inference import CheckpointError, FitResult, NonFiniteLossError, fit, restore
+from pyrolatent.inference import FitResult, fit, restore
 
-__all__ = ["main", "MODELS"]
+__all__ = ["ModelEntry", "add_common_arguments", "entries", "run_fit", "run_report"]
 
 
 @dataclass(frozen=True)
 class ModelEntry:
     """How the CLI builds a model for a data set and summarises its fit.
+
+    Each model's command-line module (``pyrolatent/cli/<name>.py``, named by
+    its registry entry) defines one as ``ENTRY``.
 
     ``prepare(args, data)`` may transform the loaded data (e.g. binarise it);
     with ``test_fraction`` set, the data are split (seeded by ``--seed``) and
@@ -48,72 +51,6 @@ class ModelEntry:
     test_fraction: float | None = None
     prepare: Callable[[argparse.Namespace, Dataset], Dataset] | None = None
     add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
-
-
-def _build_bpca(args, data: Dataset):
-    from pyrolatent.models import BayesianPCA
-
-    k = args.n_components if args.n_components is not None else data.n_features - 1
-    return BayesianPCA(n_features=data.n_features, n_components=k)
-
-
-def _summarize_bpca(args, result: FitResult, data: Dataset, test: Dataset | None) -> dict:
-    post = result.model.posterior(result.guide)
-    return {
-        "n_components": result.model.n_components,
-        "effective_dims": post.n_effective,
-        "noise_variance": float(post.noise_variance),
-        "relevance_sorted": [float(v) for v in post.relevance[post.order]],
-        "alpha_sorted": [float(v) for v in post.alpha[post.order]],
-        "survival_threshold": post.threshold,
-    }
-
-
-def _describe_bpca(summary: dict) -> str:
-    return (
-        f"{summary['effective_dims']} of {summary['n_components']} components survive ARD; "
-        f"noise variance {summary['noise_variance']:.4g}"
-    )
-
-
-MODELS: dict[str, ModelEntry] = {
-    "bpca": ModelEntry(_build_bpca, _summarize_bpca, _describe_bpca, default_lr=0.02),
-    "vae": ModelEntry(
-        cli_vae.build_vae,
-        cli_vae.summarize_vae,
-        cli_vae.describe_vae,
-        default_lr=1e-3,
-        default_batch_size=100,
-        test_fraction=0.1,
-        prepare=cli_vae.prepare_vae,
-        add_arguments=cli_vae.add_vae_arguments,
-    ),
-}
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pyrolatent", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("fit", help="fit a model with the shared SVI engine and write a run directory")
-    p.add_argument("model", choices=sorted(MODELS), help="which model")
-    p.add_argument("--data", default="digits", help="one of: " + " | ".join(DATA_SPECS))
-    p.add_argument("--n-components", type=int, default=None, help="latent components (BPCA: default n_features - 1)")
-    p.add_argument("--steps", type=int, default=3000, help="optimisation steps")
-    p.add_argument("--lr", type=float, default=None, help="learning rate")
-    p.add_argument("--batch-size", type=int, default=None, help="minibatch size (default: the model's; BPCA full batch)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    p.add_argument("--out", required=True, type=Path, help="run directory to write")
-    p.add_argument("--progress", action="store_true", help="show a progress bar")
-    p.add_argument("--report", action="store_true", help="also write an HTML diagnostics report into DIR/report")
-    p.add_argument("--restarts", type=int, default=None, metavar="R",
-                   help="fit R copies from seeds SEED..SEED+R-1 and report their agreement (R-hat across restarts)")
-    for entry in MODELS.values():
-        if entry.add_arguments is not None:
-            entry.add_arguments(p)
-    r = sub.add_parser("report", help="write the diagnostics report of an existing run directory")
-    r.add_argument("run_dir", type=Path, help="a directory written by 'pyrolatent fit'")
-    return parser
 
 
 def _write_json(path: Path, obj) -> None:
@@ -144,19 +81,61 @@ def _restarts(args, entry: ModelEntry, data: Dataset, result: FitResult, setting
     return restart_diagnostics([result, *others])
 
 
+def entries() -> dict[str, ModelEntry]:
+    """``{name: ModelEntry}`` for every registered model, in registry order."""
+    from pyrolatent.models import REGISTRY
+
+    return {name: importlib.import_module(spec.cli).ENTRY for name, spec in REGISTRY.items()}
+
+
+def add_common_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of every ``fit`` subcommand."""
+    p.add_argument("--data", default="digits", help="one of: " + " | ".join(DATA_SPECS))
+    p.add_argument("--n-components", type=int, default=None, help="latent components")
+    p.add_argument("--steps", type=int, default=3000, help="optimisation steps")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default: the model's)")
+    p.add_argument("--batch-size", type=int, default=None, help="minibatch size (default: the model's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--out", required=True, type=Path, help="run directory to write")
+    p.add_argument("--progress", action="store_true", help="show a progress bar")
+    p.add_argument("--report", action="store_true", help="also write an HTML diagnostics report into DIR/report")
+    p.add_argument(
+        "--restarts",
+        type=int,
+        default=None,
+        metavar="R",
+        help="fit R copies from seeds SEED..SEED+R-1 and report their agreement (R-hat across restarts)",
+    )
+
+
+def _batch_size(args, entry: ModelEntry, n_train: int):
+    """``--batch-size``, or the model's default capped at the training rows."""
+    if args.batch_size is not None:
+        if args.batch_size < 1 or args.batch_size > n_train:
+            raise ValueError(
+                f"The '--batch-size' option must be between 1 and the {n_train} training rows. "
+                f"Got {args.batch_size} instead."
+            )
+        return args.batch_size
+    if entry.default_batch_size is None:
+        return None
+    return min(entry.default_batch_size, n_train)
+
+
 def run_fit(args) -> dict:
-    entry = MODELS[args.model]
+    entry = entries()[args.model]
     if args.restarts is not None and args.restarts < 2:
         raise ValueError(f"The 'restarts' argument must be an integer >= 2. Got {args.restarts} instead.")
     data, test = _load_data(args, entry)
     model = entry.build(args, data)
-    if args.restarts is not None and not hasattr(model, "identifiable_quantities"):
+    if args.restarts is not None and not model.supports("identifiable_quantities"):
         raise ValueError(f"The 'restarts' option needs a model with identifiable quantities; {args.model} has none.")
     out: Path = args.out
     settings = dict(
         num_steps=args.steps,
         lr=args.lr if args.lr is not None else entry.default_lr,
-        batch_size=args.batch_size if args.batch_size is not None else entry.default_batch_size,
+        batch_size=_batch_size(args, entry, data.n_samples),
         seed=args.seed,
         device=args.device,
         progress=args.progress,
@@ -208,27 +187,10 @@ def run_report(args) -> Path:
             f"The 'run_dir' argument must be a directory written by 'pyrolatent fit'; {str(run_file)!r} is missing."
         )
     saved = argparse.Namespace(**json.loads(run_file.read_text()))
-    entry = MODELS[saved.model]
+    entry = entries()[saved.model]
     data, _ = _load_data(saved, entry)
     model = entry.build(saved, data)
     result = restore(model, data, run_dir / "checkpoint.pt")
     path = _report(result, data, run_dir)
     print(f"pyrolatent: report written to {path}")
     return path
-
-
-def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
-    try:
-        if args.command == "fit":
-            run_fit(args)
-        elif args.command == "report":
-            run_report(args)
-    except (ValueError, TypeError, FileNotFoundError, CheckpointError, NonFiniteLossError, OSError) as exc:
-        print(f"pyrolatent: error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -1,0 +1,7 @@
+"""``python -m pyrolatent``: the command line."""
+
+import sys
+
+from pyrolatent.cli import main
+
+sys.exit(main())
