@@ -18,6 +18,7 @@ from pyrolatent.components.likelihoods import (
 from .base import HOOKS, LatentModel
 from .bpca import BayesianPCA, BPCAGuide, BPCAPosterior
 from .registry import REGISTRY, ModelSpec, get_model_spec
+from .triplet_vae import TripletVAE
 from .vae import VAE
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "MixturePrior",
     "ModelSpec",
     "StandardNormalPrior",
+    "TripletVAE",
     "VAE",
     "VampPrior",
     "get_model_spec",

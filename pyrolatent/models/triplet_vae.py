@@ -68,30 +68,15 @@ import torch
 from pyro import poutine
 from torch import nn
 
-from pyrolatent._validation import check_positive_float, check_positive_int, check_tensor
+from pyrolatent._pyro import plate_subsample
+from pyrolatent._validation import check_positive_float, check_positive_int, check_tensor, owner
 from pyrolatent.components.divergences import get_distance
+from pyrolatent.components.guides import AmortizedNormalGuide
 
-from .vae import VAE, AmortizedNormalGuide
+from .registry import ModelSpec, register
+from .vae import VAE
 
-__all__ = ["TripletVAE", "TripletAmortizedGuide", "tiny_example"]
-
-
-def _split_subsample(subsample):
-    """``(data_idx, triplet_idx)`` from None, a tensor (objects only) or a dict per plate."""
-    if subsample is None or isinstance(subsample, torch.Tensor):
-        return subsample, None
-    if isinstance(subsample, dict):
-        unknown = set(subsample) - {"data", "triplets"}
-        if unknown:
-            raise ValueError(
-                f"The 'subsample' argument of TripletVAE names unknown plates {sorted(unknown)}; "
-                "expected 'data' and 'triplets'."
-            )
-        return subsample.get("data"), subsample.get("triplets")
-    raise TypeError(
-        f"The 'subsample' argument of TripletVAE must be None, a tensor or a dict of tensors. "
-        f"Got {type(subsample).__name__} instead."
-    )
+__all__ = ["TripletVAE", "tiny_example"]
 
 
 class TripletVAE(VAE):
@@ -143,6 +128,10 @@ class TripletVAE(VAE):
         **vae_kwargs,
     ):
         super().__init__(n_features, n_components, **vae_kwargs)
+        with owner(self):
+            self._init_triplets(distance, scale, learn_scale, n_oracles, masks, triplet_weight)
+
+    def _init_triplets(self, distance, scale, learn_scale, n_oracles, masks, triplet_weight):
         self.distance = distance
         self.triplet_weight = check_positive_float("triplet_weight", triplet_weight)
         self._distance = get_distance(distance)
@@ -240,7 +229,7 @@ class TripletVAE(VAE):
 
     def plate_sizes(self, x=None, triplets=None, **inputs) -> dict[str, int]:
         """Full size of each plate: ``{"data": N, "triplets": T}`` (only ``"data"`` without triplets)."""
-        sizes = {"data": self._data(x, inputs.get("n_samples"))[1]}
+        sizes = {"data": self.check_data(x, inputs.get("n_samples"))[1]}
         if triplets is not None:
             sizes["triplets"] = int(triplets.shape[0])
         return sizes
@@ -249,9 +238,9 @@ class TripletVAE(VAE):
     def forward(self, x=None, triplets=None, oracle=None, t=None, subsample=None, *, n_samples=None):
         """Run the generative story: the VAE over ``x`` and, with ``triplets`` (T, 3),
         the observed answers ``t`` (default all ones) in the ``"triplets"`` plate."""
-        data_idx, triplet_idx = _split_subsample(subsample)
-        x_checked, n = self._data(x, n_samples)
-        out = super().forward(x_checked, data_idx, n_samples=n_samples)
+        triplet_idx = plate_subsample(subsample, "triplets")
+        x_checked, n = self.check_data(x, n_samples)
+        out = super().forward(x_checked, subsample, n_samples=n_samples)
         if triplets is None:
             return out
         if x_checked is None:
@@ -269,9 +258,15 @@ class TripletVAE(VAE):
                 pyro.sample("t", dist.Bernoulli(logits=logits), obs=obs.to(logits.dtype))
         return out
 
-    def default_guide(self) -> TripletAmortizedGuide:
-        """The amortised diagonal normal guide on this model's encoder."""
-        return TripletAmortizedGuide(self)
+    def check_inputs(self, x=None, triplets=None, oracle=None, t=None, **inputs) -> None:
+        """Check the data and the triplets before the first traced step."""
+        x, n = self.check_data(x)
+        if triplets is not None:
+            self._triplets(triplets, oracle, t, n)
+
+    def default_guide(self) -> AmortizedNormalGuide:
+        """The amortised diagonal normal guide on this model's encoder (it ignores the triplets)."""
+        return AmortizedNormalGuide(self)
 
     # -- distances -----------------------------------------------------------------------
     def triplet_distances(self, x, triplets, oracle=None, *, mask=None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -301,7 +296,7 @@ class TripletVAE(VAE):
     def triplet_probability(self, x, triplets, oracle=None, *, mask=None) -> torch.Tensor:
         """Model probability that each anchor is closer to its positive (T,), for data rows
         ``x`` and triplets of row ids; ``mask`` as in :meth:`triplet_distances`."""
-        x, _ = self._data(x)
+        x, _ = self.check_data(x)
         x = x.to(self._device())
         n = x.shape[0]
         idx, oracle, _ = self._triplets(triplets, oracle, None, n)
@@ -311,15 +306,6 @@ class TripletVAE(VAE):
         return torch.sigmoid(self.triplet_scale * (d_il - d_ij)).cpu()
 
 
-class TripletAmortizedGuide(AmortizedNormalGuide):
-    """The default guide of :class:`TripletVAE`: the VAE's amortised normal guide,
-    which ignores the triplet inputs and takes the ``"data"`` plate's minibatch."""
-
-    def forward(self, x=None, triplets=None, oracle=None, t=None, subsample=None, *, n_samples=None):
-        data_idx, _ = _split_subsample(subsample)
-        return super().forward(x, data_idx, n_samples=n_samples)
-
-
 def tiny_example():
     """``(model, data)``: a TripletVAE on 12 random binary rows of 6 features and 10
     triplets, for the common model tests."""
@@ -327,3 +313,19 @@ def tiny_example():
     x = (torch.rand(12, 6, generator=g) < 0.5).to(torch.get_default_dtype())
     triplets = torch.stack([torch.randperm(12, generator=g)[:3] for _ in range(10)])
     return TripletVAE(6, 2, hidden=(8,)), {"x": x, "triplets": triplets}
+
+
+register(
+    ModelSpec(
+        name="triplet",
+        cls=TripletVAE,
+        title="Bernoulli triplet oracle with JS distances (Karaletsos, Belongie, Rätsch 2016)",
+        summary=(
+            "a VAE whose latent space also explains relative judgements (i closer to j than to l) from labels, "
+            "an attribute or a file; exact JS, symmetrised KL, moment-matched or sampled distances; several "
+            "oracles with fixed or learned latent masks"
+        ),
+        cli="pyrolatent.cli.triplet",
+        examples={"js": tiny_example},
+    )
+)

@@ -139,12 +139,12 @@ def test_float_triplets_are_refused():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"distance": "JS"}, "The 'distance' argument must be one of"),
-        ({"scale": 0.0}, "The 'scale' argument must be a finite positive number"),
+        ({"distance": "JS"}, "The 'distance' argument of TripletVAE must be one of"),
+        ({"scale": 0.0}, "The 'scale' argument of TripletVAE must be a finite positive number"),
         ({"masks": "gates"}, "The 'masks' argument of TripletVAE must be None, 'learn' or an array"),
         ({"masks": torch.ones(2, 2)}, r"non-negative \(1, 2\) array"),
-        ({"n_oracles": 0}, "The 'n_oracles' argument must be a positive integer"),
-        ({"triplet_weight": -1.0}, "The 'triplet_weight' argument must be a finite positive number"),
+        ({"n_oracles": 0}, "The 'n_oracles' argument of TripletVAE must be a positive integer"),
+        ({"triplet_weight": -1.0}, "The 'triplet_weight' argument of TripletVAE must be a finite positive number"),
     ],
 )
 def test_bad_arguments_are_refused(kwargs, match):
