@@ -180,7 +180,7 @@ class TripletVAE(VAE):
         return torch.sigmoid(self.gate_logits) if self.learn_masks else self.masks
 
     # -- data ----------------------------------------------------------------------------
-    def _triplets(self, triplets, oracle, t, n: int):
+    def _triplets(self, triplets, oracle, t, n: int, *, need_oracle: bool = True):
         """Check triplet inputs once per tensor; return them as tensors on the model's device."""
         key = tuple(None if a is None else (id(a), getattr(a, "_version", None)) for a in (triplets, oracle, t))
         cached = self._checked_triplets
@@ -214,7 +214,7 @@ class TripletVAE(VAE):
                     f"per triplet ({T}); got shape {tuple(oracle.shape)}, values "
                     f"{sorted(set(oracle.tolist()))[:10]}."
                 )
-        elif self.n_oracles > 1:
+        elif self.n_oracles > 1 and need_oracle:
             raise ValueError(f"The 'oracle' argument of TripletVAE is needed with n_oracles = {self.n_oracles}.")
         if t is not None:
             t = check_tensor("t", t, ndim=1)
@@ -223,7 +223,7 @@ class TripletVAE(VAE):
                     f"The 't' argument of TripletVAE must hold one answer in {{0, 1}} per triplet "
                     f"({T}); got shape {tuple(t.shape)}."
                 )
-        if cacheable:
+        if cacheable and need_oracle:
             self._checked_triplets = (key, weakref.ref(triplets))
         return idx, oracle, t
 
@@ -299,7 +299,7 @@ class TripletVAE(VAE):
         x, _ = self.check_data(x)
         x = x.to(self._device())
         n = x.shape[0]
-        idx, oracle, _ = self._triplets(triplets, oracle, None, n)
+        idx, oracle, _ = self._triplets(triplets, oracle, None, n, need_oracle=mask is None)
         idx = idx.to(x.device)
         oracle = None if oracle is None else oracle.to(x.device)
         d_ij, d_il = self.triplet_distances(x, idx, oracle, mask=mask)
