@@ -10,6 +10,8 @@
 - :func:`binarize` — stochastic or thresholded {0, 1} data for Bernoulli likelihoods.
 - :func:`make_low_rank`, :func:`make_bishop`, :func:`make_bishop_variational` —
   Gaussian data with a known low-rank-plus-noise covariance, for Bayesian PCA.
+- :func:`make_gaussian_mixture`, :class:`GaussianMixture` — a mixture whose score
+  is known in closed form, for denoising autoencoders.
 """
 
 from pyrolatent.data.dataset import Dataset
@@ -24,8 +26,10 @@ from pyrolatent.data.loaders import (
     load_npz,
 )
 from pyrolatent.data.synthetic import (
+    GaussianMixture,
     make_bishop,
     make_bishop_variational,
+    make_gaussian_mixture,
     make_low_rank,
     random_rotation,
 )
@@ -33,6 +37,7 @@ from pyrolatent.data.synthetic import (
 __all__ = [
     "DATA_SPECS",
     "Dataset",
+    "GaussianMixture",
     "binarize",
     "load_array",
     "load_dataset",
@@ -42,6 +47,7 @@ __all__ = [
     "load_npz",
     "make_bishop",
     "make_bishop_variational",
+    "make_gaussian_mixture",
     "make_low_rank",
     "random_rotation",
 ]
