@@ -40,7 +40,9 @@ class ModelEntry:
     train, test)`` gets both (``test`` is None without a split);
     ``add_arguments(parser)`` adds the model's own options to ``fit``;
     ``default_batch_size`` applies when ``--batch-size`` is not given (None:
-    full batch).
+    full batch); ``model_inputs(args, train)`` gives what the model is fitted
+    on when it is more than the training rows (e.g. ``{"x": ..., "triplets":
+    ...}``; default: the training ``Dataset``).
     """
 
     build: Callable[[argparse.Namespace, Dataset], object]
@@ -51,6 +53,11 @@ class ModelEntry:
     test_fraction: float | None = None
     prepare: Callable[[argparse.Namespace, Dataset], Dataset] | None = None
     add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
+    model_inputs: Callable[[argparse.Namespace, Dataset], object] | None = None
+
+
+def _fit_data(args, entry: ModelEntry, data: Dataset):
+    return data if entry.model_inputs is None else entry.model_inputs(args, data)
 
 
 def _write_json(path: Path, obj) -> None:
@@ -77,7 +84,8 @@ def _restarts(args, entry: ModelEntry, data: Dataset, result: FitResult, setting
     of them on the model's identifiable quantities (R-hat across restarts)."""
     from pyrolatent.diagnostics import restart_diagnostics
 
-    others = [fit(entry.build(args, data), data, **{**settings, "seed": args.seed + r}) for r in range(1, args.restarts)]
+    inputs = _fit_data(args, entry, data)
+    others = [fit(entry.build(args, data), inputs, **{**settings, "seed": args.seed + r}) for r in range(1, args.restarts)]
     return restart_diagnostics([result, *others])
 
 
@@ -141,7 +149,7 @@ def run_fit(args) -> dict:
         progress=args.progress,
     )
     with replacing_dir(out) as tmp:
-        result = fit(model, data, checkpoint_path=tmp / "checkpoint.pt", **settings)
+        result = fit(model, _fit_data(args, entry, data), checkpoint_path=tmp / "checkpoint.pt", **settings)
         restarts = _restarts(args, entry, data, result, settings) if args.restarts else None
         # the run directory is renamed into place at the end: record the final path
         final_ckpt = out / "checkpoint.pt"
@@ -190,7 +198,7 @@ def run_report(args) -> Path:
     entry = entries()[saved.model]
     data, _ = _load_data(saved, entry)
     model = entry.build(saved, data)
-    result = restore(model, data, run_dir / "checkpoint.pt")
+    result = restore(model, _fit_data(saved, entry, data), run_dir / "checkpoint.pt")
     path = _report(result, data, run_dir)
     print(f"pyrolatent: report written to {path}")
     return path

@@ -21,6 +21,7 @@ from .bpca import BayesianPCA, BPCAGuide, BPCAPosterior
 from .dae import CorruptingDeltaGuide, DenoisingAutoencoder
 from .graph_vae import GraphVAE, GraphVAEGuide
 from .registry import REGISTRY, ModelSpec, get_model_spec
+from .triplet_vae import TripletVAE
 from .vae import VAE
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "MixturePrior",
     "ModelSpec",
     "StandardNormalPrior",
+    "TripletVAE",
     "VAE",
     "VampPrior",
     "get_model_spec",
