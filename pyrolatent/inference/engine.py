@@ -389,10 +389,12 @@ class _Run:
                             raise
                         raise raised from exc
                     step = self.state.step
-                    stopping = self.group_stop if self.group is not None else signals["set"] is not None
                     epoch = (step - 1) // self.steps_per_epoch
                     for cb in self.callbacks:
                         cb.on_step(StepInfo(step - 1, epoch, loss.detach(), self.model, self.guide))
+                    # one process: a signal during this step or its callbacks stops after it;
+                    # several: all ranks stop at the step where any rank had seen one
+                    stopping = self.group_stop if self.group is not None else signals["set"] is not None
                     every = self.settings.checkpoint_every
                     ckpt_due = every is not None and step % every == 0
                     if step % self.log_every == 0 or step == self.total or ckpt_due or stopping:
