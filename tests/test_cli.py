@@ -23,7 +23,9 @@ def test_fit_bpca_writes_a_complete_run_directory(tmp_path, bishop_csv, capsys):
     code = main(["fit", "bpca", "--data", f"csv:{bishop_csv}", "--steps", "300", "--lr", "0.03", "--seed", "0",
                  "--device", "cpu", "--out", str(out)])
     assert code == 0
-    assert {p.name for p in out.iterdir()} == {"checkpoint.pt", "settings.json", "losses.csv", "summary.json", "run.json"}
+    assert {p.name for p in out.iterdir()} == {
+        "checkpoint.pt", "settings.json", "losses.csv", "summary.json", "run.json", ".pyrolatent-run"
+    }
     summary = json.loads((out / "summary.json").read_text())
     assert summary["num_steps"] == 300 and summary["device"] == "cpu"
     assert summary["n_components"] == 9  # default: n_features - 1

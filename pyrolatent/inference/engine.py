@@ -403,6 +403,7 @@ class _Run:
         snapshot = self.state.capture()
         window_start = start_step
         interrupted = converged = False
+        stop = {"set": None}
         bar = tqdm(total=self.total, initial=start_step, disable=not self.settings.progress, unit="step", dynamic_ncols=True)
         t0 = time.perf_counter()
         try:
@@ -438,6 +439,7 @@ class _Run:
                         break
         except KeyboardInterrupt:
             interrupted = True
+            stop["set"] = stop["set"] or "SIGINT"
             # The interrupt may have come in the middle of a step: go back to the
             # last checked state and replay the steps that finished cleanly.
             finished = self.state.step
@@ -452,6 +454,7 @@ class _Run:
         if self.ckpt_path is not None:
             self._save()
         result = self.result(start_step, t0, interrupted=interrupted, converged=converged)
+        result.stopped_by = stop["set"] if interrupted else None
         result.notes = list(self.notes)
         for cb in self.callbacks:
             cb.on_end(result)
