@@ -12,8 +12,9 @@ PIP    := $(PY) -m pip --disable-pip-version-check --quiet
 TORCH_SPEC ?= torch==2.13.0
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
 RUN_DIR ?= runs/demo-digits
+DEMO_DIR ?= runs/demo
 
-.PHONY: demo test install bench clean
+.PHONY: demo test install bench clean tutorials
 
 $(STAMP):
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,7 +26,12 @@ $(STAMP):
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/pyrolatent fit bpca --data digits --steps 2000 --seed 0 --out $(RUN_DIR) --report
+	$(PY) -m pyrolatent.demo --out $(DEMO_DIR)
+
+# Re-execute every tutorial notebook with full settings and save its outputs in place.
+tutorials: $(STAMP)
+	cd tutorials && for nb in *.ipynb; do \
+	  echo "tutorials: $$nb"; ../$(VENV)/bin/jupyter-execute --inplace --timeout=1800 "$$nb" || exit 1; done
 
 test: $(STAMP)
 	$(PY) -m pytest -q

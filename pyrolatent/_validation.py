@@ -12,6 +12,7 @@ Never use ``assert`` for input checks: ``python -O`` strips them.
 from __future__ import annotations
 
 import contextvars
+import functools
 import math
 import numbers
 from collections.abc import Iterable, Iterator
@@ -26,6 +27,7 @@ __all__ = [
     "check_positive_float",
     "check_probability",
     "check_tensor",
+    "owned",
     "owner",
 ]
 
@@ -42,6 +44,20 @@ def owner(obj) -> Iterator[None]:
         yield
     finally:
         _OWNER.reset(token)
+
+
+def owned(cls):
+    """Class decorator: the arguments checked in ``cls.__init__`` name ``cls`` as
+    their owner (see :func:`owner`); a subclass is named by its own name."""
+    init = cls.__init__
+
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs):
+        with owner(self):
+            init(self, *args, **kwargs)
+
+    cls.__init__ = __init__
+    return cls
 
 
 def _arg(name: str) -> str:

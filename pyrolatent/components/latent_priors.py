@@ -29,11 +29,12 @@ import torch
 from torch import nn
 
 from pyrolatent._pyro import apply_to_distribution
-from pyrolatent._validation import check_positive_float, check_positive_int, check_tensor
+from pyrolatent._validation import check_positive_float, check_positive_int, check_tensor, owned
 
 __all__ = ["PRIORS", "DistributionPrior", "MixturePrior", "StandardNormalPrior", "VampPrior", "as_vae_prior"]
 
 
+@owned
 class StandardNormalPrior(nn.Module):
     """:math:`z \\sim \\mathcal N(0, I_K)`."""
 
@@ -47,6 +48,7 @@ class StandardNormalPrior(nn.Module):
         return dist.Normal(self.loc, self.scale).to_event(1)
 
 
+@owned
 class MixturePrior(nn.Module):
     r"""A learnable mixture of diagonal Gaussians,
     :math:`p(z) = \sum_c \pi_c \, \mathcal N(z; m_c, \mathrm{diag}\, s_c^2)`.
@@ -77,6 +79,7 @@ class MixturePrior(nn.Module):
         return dist.MixtureSameFamily(dist.Categorical(logits=self.logits), components)
 
 
+@owned
 class VampPrior(nn.Module):
     r"""Variational mixture of posteriors (Tomczak & Welling 2018).
 
@@ -123,6 +126,7 @@ class VampPrior(nn.Module):
         return dist.MixtureSameFamily(dist.Categorical(logits=weights), components)
 
 
+@owned
 class DistributionPrior(nn.Module):
     """A fixed user distribution as a prior module (its tensors follow ``.to(device)``).
 

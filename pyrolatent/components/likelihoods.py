@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from pyrolatent._validation import check_positive_float, check_positive_int
+from pyrolatent._validation import check_positive_float, check_positive_int, owned
 
 __all__ = [
     "LIKELIHOODS",
@@ -42,6 +42,7 @@ def _range_error(name, x, what) -> ValueError:
     )
 
 
+@owned
 class Likelihood(nn.Module):
     """Base class: ``forward(params)`` returns :math:`p(x \\mid z)` with event shape ``(n_features,)``."""
 
@@ -63,6 +64,7 @@ class Likelihood(nn.Module):
         raise NotImplementedError
 
 
+@owned
 class BernoulliLikelihood(Likelihood):
     r"""Independent Bernoulli pixels: :math:`x_d \sim \mathrm{Bernoulli}(\mathrm{sigmoid}(\ell_d))`.
 
@@ -92,6 +94,7 @@ class BernoulliLikelihood(Likelihood):
         return dist.Bernoulli(logits=params).to_event(1)
 
 
+@owned
 class ContinuousBernoulliLikelihood(Likelihood):
     r"""Continuous Bernoulli pixels on [0, 1]:
     :math:`p(x_d) \propto \lambda_d^{x_d} (1 - \lambda_d)^{1 - x_d}`, :math:`\lambda_d = \mathrm{sigmoid}(\ell_d)`.
@@ -109,6 +112,7 @@ class ContinuousBernoulliLikelihood(Likelihood):
         return dist.ContinuousBernoulli(logits=params).to_event(1)
 
 
+@owned
 class GaussianLikelihood(Likelihood):
     r"""Normal pixels :math:`x_d \sim \mathcal N(\mu_d, s_d^2)` with :math:`\mu` the decoder output.
 

@@ -7,6 +7,8 @@
 - :func:`binarize` — stochastic or thresholded {0, 1} data for Bernoulli likelihoods.
 - :func:`make_low_rank`, :func:`make_bishop`, :func:`make_bishop_variational` —
   Gaussian data with a known low-rank-plus-noise covariance, for Bayesian PCA.
+- :func:`make_gaussian_mixture`, :class:`GaussianMixture` — a mixture whose score
+  is known in closed form, for denoising autoencoders.
 """
 
 from pyrolatent.data.dataset import Dataset
@@ -20,8 +22,10 @@ from pyrolatent.data.loaders import (
     load_mnist,
 )
 from pyrolatent.data.synthetic import (
+    GaussianMixture,
     make_bishop,
     make_bishop_variational,
+    make_gaussian_mixture,
     make_low_rank,
     random_rotation,
 )
@@ -29,6 +33,7 @@ from pyrolatent.data.synthetic import (
 __all__ = [
     "DATA_SPECS",
     "Dataset",
+    "GaussianMixture",
     "binarize",
     "load_array",
     "load_dataset",
@@ -37,6 +42,7 @@ __all__ = [
     "load_mnist",
     "make_bishop",
     "make_bishop_variational",
+    "make_gaussian_mixture",
     "make_low_rank",
     "random_rotation",
 ]

@@ -15,8 +15,10 @@ from pyrolatent.components.likelihoods import (
     Likelihood,
 )
 
+from .autoencoder import Autoencoder, DeltaGuide
 from .base import HOOKS, LatentModel
 from .bpca import BayesianPCA, BPCAGuide, BPCAPosterior
+from .dae import CorruptingDeltaGuide, DenoisingAutoencoder
 from .registry import REGISTRY, ModelSpec, get_model_spec
 from .vae import VAE
 
@@ -24,6 +26,10 @@ __all__ = [
     "HOOKS",
     "REGISTRY",
     "AmortizedNormalGuide",
+    "Autoencoder",
+    "CorruptingDeltaGuide",
+    "DeltaGuide",
+    "DenoisingAutoencoder",
     "BPCAGuide",
     "BPCAPosterior",
     "BayesianPCA",
