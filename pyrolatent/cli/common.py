@@ -229,7 +229,6 @@ def _batch_size(args, entry: ModelEntry, n_train: int):
     return min(entry.default_batch_size, n_train)
 
 
-
 # -- the in-progress run ---------------------------------------------------------------
 def _read_run_json(path: Path) -> dict:
     """``run.json`` as a dict, or an error that says what is wrong with the file."""
@@ -494,8 +493,7 @@ def _report_run(run_dir: Path) -> Path:
     if not run_dir.is_dir():
         raise FileNotFoundError(
             "The 'run_dir' argument must be a run directory written by 'pyrolatent fit' (with run.json and "
-            f"checkpoint.pt); {str(run_dir)!r} "
-            + ("is a file." if run_dir.exists() else "does not exist.")
+            f"checkpoint.pt); {str(run_dir)!r} " + ("is a file." if run_dir.exists() else "does not exist.")
         )
     mark = read_marker(run_dir)
     if mark is not None and mark.get("state") == "incomplete":
