@@ -18,8 +18,6 @@ import numpy as np
 import pytest
 import torch
 
-import pyrolatent._files as files
-from pyrolatent._files import RunDirError, replacing_dir, run_lock
 from pyrolatent.data import load_dataset, make_bishop
 from pyrolatent.inference import Callback, CheckpointError, NonFiniteLossError, fit
 from pyrolatent.inference.checkpoint import load_checkpoint, save_checkpoint
@@ -198,6 +196,8 @@ def test_a_csv_in_another_encoding_names_the_file(tmp_path):
 
 # -- one writer at a time, and a swap with no gap (item 10) ---------------------------------------------
 def test_a_second_writer_is_refused_while_the_first_holds_the_lock(tmp_path):
+    from pyrolatent._files import RunDirError, run_lock
+
     out = tmp_path / "run"
     with run_lock(out):
         with pytest.raises(RunDirError, match=rf"Another pyrolatent process \(pid {os.getpid()}\) is writing"):
@@ -210,6 +210,8 @@ def test_a_second_writer_is_refused_while_the_first_holds_the_lock(tmp_path):
 
 def test_a_replaced_folder_is_never_missing(tmp_path, monkeypatch):
     """Every rename while a folder is replaced happens while the final path exists."""
+    from pyrolatent._files import replacing_dir
+
     final = tmp_path / "report"
     seen = []
     real_rename = Path.rename
@@ -231,6 +233,9 @@ def test_a_replaced_folder_is_never_missing(tmp_path, monkeypatch):
 
 
 def test_without_an_atomic_exchange_the_swap_still_completes(tmp_path, monkeypatch):
+    import pyrolatent._files as files
+    from pyrolatent._files import replacing_dir
+
     monkeypatch.setattr(files, "exchange", lambda a, b: False)
     final = tmp_path / "report"
     for version in ("1", "2"):
@@ -255,6 +260,13 @@ def _cli(args, out):
 def _wait(proc, timeout=120):
     out, err = proc.communicate(timeout=timeout)
     return proc.returncode, out, err
+
+
+def _mtime(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
 
 
 def _timeless(summary: dict) -> dict:
@@ -292,14 +304,21 @@ def test_killed_and_resumed_cli_fits_end_as_an_uninterrupted_one(tmp_path):
     kills = [signal.SIGKILL, signal.SIGTERM, signal.SIGKILL, signal.SIGTERM]
     steps_seen = []
     for i, sig in enumerate(kills):
+        before = _mtime(partial / "checkpoint.pt")
         proc = _cli(args + (["--resume"] if i else []), out)
-        start = time.monotonic()
-        while proc.poll() is None and not (partial / "checkpoint.pt").is_file() and time.monotonic() - start < 60:
-            time.sleep(0.02)
-        time.sleep(rng.uniform(0.0, 1.0))
-        if proc.poll() is None:
-            proc.send_signal(sig)
-        code, stdout, stderr = _wait(proc)
+        try:
+            # wait until this process trains (it writes a checkpoint), then a random moment more
+            start = time.monotonic()
+            while proc.poll() is None and _mtime(partial / "checkpoint.pt") == before and time.monotonic() - start < 90:
+                time.sleep(0.01)
+            time.sleep(rng.uniform(0.0, 0.6))
+            if proc.poll() is None:
+                proc.send_signal(sig)
+            code, stdout, stderr = _wait(proc)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
         if code == 0:  # finished before the signal came: a complete run, which --resume continues
             assert (out / "summary.json").is_file()
             continue
