@@ -83,7 +83,9 @@ class ModelEntry:
     train, test)`` gets both (``test`` is None without a split);
     ``add_arguments(parser)`` adds the model's own options to ``fit``;
     ``default_batch_size`` applies when ``--batch-size`` is not given (None:
-    full batch).
+    full batch); ``model_inputs(args, train)`` gives what the model is fitted
+    on when it is more than the training rows (e.g. ``{"x": ..., "triplets":
+    ...}``; default: the training ``Dataset``).
     """
 
     build: Callable[[argparse.Namespace, Dataset], object]
@@ -94,6 +96,11 @@ class ModelEntry:
     test_fraction: float | None = None
     prepare: Callable[[argparse.Namespace, Dataset], Dataset] | None = None
     add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
+    model_inputs: Callable[[argparse.Namespace, Dataset], object] | None = None
+
+
+def _fit_data(args, entry: ModelEntry, data: Dataset):
+    return data if entry.model_inputs is None else entry.model_inputs(args, data)
 
 
 def _write_json(path: Path, obj) -> None:
@@ -160,9 +167,10 @@ def _restarts(args, entry: ModelEntry, data: Dataset, result: FitResult, setting
     of them on the model's identifiable quantities (R-hat across restarts)."""
     from pyrolatent.diagnostics import restart_diagnostics
 
+    inputs = _fit_data(args, entry, data)
     others = []
     for r in range(1, args.restarts):
-        other = fit(entry.build(args, data), data, **{**settings, "seed": args.seed + r})
+        other = fit(entry.build(args, data), inputs, **{**settings, "seed": args.seed + r})
         if other.interrupted:
             raise Interrupted(other.stopped_by or "SIGINT")
         others.append(other)
@@ -365,7 +373,7 @@ def _fit_locked(args, entry, out: Path, data, test, model, settings: dict, signa
             warnings.filterwarnings("ignore", message="Encountered NaN")
             result = fit(
                 model,
-                data,
+                _fit_data(args, entry, data),
                 checkpoint_path=partial / CHECKPOINT,
                 checkpoint_every=args.checkpoint_every or None,
                 resume=resumed,
@@ -511,7 +519,7 @@ def _report_run(run_dir: Path) -> Path:
     ckpt = run_dir / CHECKPOINT
     if not ckpt.is_file():
         raise RunDirError(f"{str(ckpt)!r} is missing: the run directory has no fitted state to report on.")
-    result = restore(model, data, ckpt)
+    result = restore(model, _fit_data(saved, entry, data), ckpt)
     with run_lock(run_dir.resolve(), flag="run_dir"):
         path = _report(result, data, run_dir)
     print(f"pyrolatent: report written to {path}")

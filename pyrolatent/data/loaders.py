@@ -24,10 +24,11 @@ __all__ = [
     "load_digits",
     "load_frey",
     "load_mnist",
+    "load_npz",
 ]
 
 #: The accepted forms of a data specification string (the CLI's ``--data``).
-DATA_SPECS = ("digits", "mnist:PATH", "frey:PATH", "csv:PATH", "npy:PATH")
+DATA_SPECS = ("digits", "mnist:PATH", "frey:PATH", "csv:PATH", "npy:PATH", "npz:PATH")
 
 FREY_IMAGE_SHAPE = (28, 20)
 MNIST_SPLITS = ("t10k", "train")
@@ -210,14 +211,72 @@ def load_array(path) -> Dataset:
     return _make(file, x, name=file.stem or "data")
 
 
+def load_npz(path) -> Dataset:
+    """Load labelled (or unlabelled) data of one's own from a ``.npz`` file.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A file written by ``numpy.savez`` holding an array ``x`` (rows are
+        observations: 2-D ``(n, D)``, or ``(n, *image_shape)`` images, which are
+        flattened), optionally ``y`` (``n`` integer labels) and optionally
+        ``image_shape`` (integers whose product is ``D``). Other arrays are
+        ignored. Pickled objects are refused.
+
+    Returns
+    -------
+    Dataset
+        Named after the file's stem.
+    """
+    file = _readers.existing_file(path)
+    try:
+        archive = np.load(file, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise ValueError(f"The file '{file}' must be a NumPy .npz archive; it could not be read: {exc}") from exc
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ValueError(f"The file '{file}' must be a NumPy .npz archive (numpy.savez); got a single array.")
+    with archive:
+        names = sorted(archive.files)
+        if "x" not in names:
+            raise ValueError(f"The file '{file}' must hold an array named 'x'; got arrays {names}.")
+        try:
+            x, y, shape = (archive[k] if k in names else None for k in ("x", "y", "image_shape"))
+        except ValueError as exc:
+            raise ValueError(f"The file '{file}' must hold plain numeric arrays: {exc}") from exc
+    if x.dtype.kind not in "biuf":
+        raise ValueError(f"The array 'x' in '{file}' must be numeric; got dtype {x.dtype}.")
+    if x.ndim < 2:
+        raise ValueError(
+            f"The array 'x' in '{file}' must have rows of observations (2-D or images); got shape {x.shape}."
+        )
+    if shape is not None:
+        if shape.dtype.kind not in "iu" or shape.ndim != 1:
+            raise ValueError(
+                f"The array 'image_shape' in '{file}' must be a 1-D array of integers; "
+                f"got {shape.tolist()!r} (dtype {shape.dtype})."
+            )
+        shape = tuple(int(s) for s in shape)
+    elif x.ndim > 2:
+        shape = tuple(int(s) for s in x.shape[1:])
+    x = x.reshape(x.shape[0], -1)
+    if y is not None:
+        if y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
+            y = y.astype(np.int64)
+        if y.dtype.kind not in "iu":
+            raise ValueError(f"The array 'y' in '{file}' must hold integer labels; got dtype {y.dtype}.")
+        y = torch.from_numpy(y.astype(np.int64))
+    return _make(file, x, y=y, name=file.stem or "data", image_shape=shape)
+
+
 def load_dataset(spec: str) -> Dataset:
     """Load data named by a specification string, as the command line takes it.
 
     Parameters
     ----------
     spec : str
-        One of ``digits``, ``mnist:PATH``, ``frey:PATH``, ``csv:PATH`` or
-        ``npy:PATH``. ``mnist:PATH`` reads the ``t10k`` split from a folder,
+        One of ``digits``, ``mnist:PATH``, ``frey:PATH``, ``csv:PATH``,
+        ``npy:PATH`` or ``npz:PATH`` (arrays ``x``, optional ``y`` and
+        ``image_shape``; see :func:`load_npz`). ``mnist:PATH`` reads the ``t10k`` split from a folder,
         or the images file that PATH names.
 
     Examples
@@ -238,12 +297,12 @@ def load_dataset(spec: str) -> Dataset:
         if target:
             raise ValueError(f"{must}; got {spec!r} ('digits' takes no PATH).")
         return load_digits()
-    loaders = {"mnist": load_mnist, "frey": load_frey, "csv": load_array, "npy": load_array}
+    loaders = {"mnist": load_mnist, "frey": load_frey, "csv": load_array, "npy": load_array, "npz": load_npz}
     if scheme not in loaders:
         raise ValueError(f"{must}; got {spec!r} (unknown scheme {scheme!r}).")
     if not target:
         raise ValueError(f"{must}; got {spec!r} (no PATH after '{scheme}:').")
-    if scheme in ("csv", "npy") and Path(target).suffix.lower() != f".{scheme}":
+    if scheme in ("csv", "npy", "npz") and Path(target).suffix.lower() != f".{scheme}":
         raise ValueError(
             f"The 'data' argument with scheme '{scheme}:' must name a .{scheme} file; got {spec!r}."
         )

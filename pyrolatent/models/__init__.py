@@ -20,6 +20,7 @@ from .base import HOOKS, LatentModel
 from .bpca import BayesianPCA, BPCAGuide, BPCAPosterior
 from .dae import CorruptingDeltaGuide, DenoisingAutoencoder
 from .registry import REGISTRY, ModelSpec, get_model_spec
+from .triplet_vae import TripletVAE
 from .vae import VAE
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "MixturePrior",
     "ModelSpec",
     "StandardNormalPrior",
+    "TripletVAE",
     "VAE",
     "VampPrior",
     "get_model_spec",

@@ -281,7 +281,7 @@ def test_load_dataset_dispatches(tmp_path):
     ],
 )
 def test_bad_spec(spec, match):
-    accepted = r"The 'data' argument must be one of digits, mnist:PATH, frey:PATH, csv:PATH, npy:PATH; "
+    accepted = r"The 'data' argument must be one of digits, mnist:PATH, frey:PATH, csv:PATH, npy:PATH, npz:PATH; "
     with pytest.raises(ValueError, match=accepted + match):
         load_dataset(spec)
 
@@ -292,7 +292,7 @@ def test_spec_scheme_and_suffix_must_agree():
 
 
 def test_spec_forms_are_listed():
-    assert DATA_SPECS == ("digits", "mnist:PATH", "frey:PATH", "csv:PATH", "npy:PATH")
+    assert DATA_SPECS == ("digits", "mnist:PATH", "frey:PATH", "csv:PATH", "npy:PATH", "npz:PATH")
     with pytest.raises(TypeError, match=r"'data' argument must be a string"):
         load_dataset(None)
 

@@ -9,7 +9,7 @@ from pyro import poutine
 from pyro.poutine.util import site_is_subsample
 
 from pyrolatent.diagnostics import _arviz, to_inference_data
-from pyrolatent.inference import fit, restore
+from pyrolatent.inference import as_model_inputs, fit, restore
 from pyrolatent.models import HOOKS, REGISTRY, LatentModel
 from pyrolatent.reports import write_report
 
@@ -54,8 +54,9 @@ def test_model_and_default_guide_have_the_same_latent_sites(case):
     make, data = case
     model = make()
     guide = model.default_guide()
-    guide_trace = poutine.trace(guide).get_trace(x=data.x)
-    model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(x=data.x)
+    inputs = as_model_inputs(data)  # a Dataset gives {"x": ...}; a mapping (x and triplets, ...) is used as it is
+    guide_trace = poutine.trace(guide).get_trace(**inputs)
+    model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(**inputs)
     assert _latent_sites(model_trace) == _latent_sites(guide_trace)
     assert model_trace.nodes["x"]["is_observed"]
     assert model_trace.nodes["data"]["type"] == "sample"  # the "data" plate's subsample site
@@ -65,11 +66,15 @@ def test_minibatch_plate_has_the_fixed_name_and_dim(case):
     make, data = case
     model = make()
     idx = torch.tensor([0, 3, 5])
-    trace = poutine.trace(model).get_trace(x=data.x, subsample=idx)
+    inputs = as_model_inputs(data)
+    n = inputs["x"].shape[0]
+    # as SVI runs it: the guide draws the latents, the model scores them
+    guide_trace = poutine.trace(model.default_guide()).get_trace(**inputs, subsample=idx)
+    trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(**inputs, subsample=idx)
     frames = trace.nodes["x"]["cond_indep_stack"]
-    assert [(f.name, f.dim, f.size, f.full_size) for f in frames] == [("data", -1, 3, data.n_samples)]
+    assert [(f.name, f.dim, f.size, f.full_size) for f in frames] == [("data", -1, 3, n)]
     assert trace.nodes["x"]["value"].shape[0] == 3
-    assert trace.nodes["x"]["scale"] == pytest.approx(data.n_samples / 3)  # the plate scales, not the model
+    assert trace.nodes["x"]["scale"] == pytest.approx(n / 3)  # the plate scales, not the model
 
 
 def test_one_step_gives_a_finite_loss(case):
@@ -115,7 +120,7 @@ def test_checkpoint_round_trips(case, tmp_path):
 def test_the_optional_hooks_it_offers_work(case):
     make, data = case
     result = fit(make(), data, num_steps=5, seed=0)
-    model, x = result.model, data.x[:6]
+    model, x = result.model, as_model_inputs(data)["x"][:6]
     offered = [h for h in HOOKS if model.supports(h)]
     assert offered, "a model should offer at least one hook"
     if model.supports("encode"):

@@ -1,0 +1,146 @@
+"""The ``triplet`` entry of the command line (``pyrolatent fit triplet ...``).
+
+Every flag of ``fit vae`` plus ``--triplets labels:N | attribute:NAME:N |
+csv:PATH | npy:PATH`` (several joined by ``+``: one oracle each). The objects
+are split 90/10 by ``--seed`` (the same split as ``fit vae``); training
+triplets use only training objects, test triplets only test objects
+(:func:`pyrolatent.data.triplets.make_triplet_split`). The summary adds to the
+VAE's (``test_elbo``, ...) ``test_triplet_accuracy`` (share of test triplets
+whose model probability exceeds 1/2), ``knn1_accuracy`` and ``knn5_accuracy``
+(test objects classified by their nearest training codes, when labels exist),
+``n_train_triplets``, ``n_test_triplets``, ``n_dropped_triplets`` and, with
+several oracles, ``oracle_subspace_accuracy`` (row: oracle, column: mask).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from pyrolatent.data import Dataset, load_dataset
+from pyrolatent.data.triplets import TRIPLET_SPECS, make_triplet_split
+
+from .common import ModelEntry
+from .vae import add_vae_arguments, describe_vae, prepare_vae, summarize_vae
+
+__all__ = ["ENTRY", "triplet_split"]
+
+MASKS = ("none", "split", "learn")
+
+
+def add_triplet_arguments(parser: argparse.ArgumentParser) -> None:
+    add_vae_arguments(parser)
+    group = parser.add_argument_group("triplets", "the oracle's judgements")
+    group.add_argument("--triplets", required=True, help="one of: " + " | ".join(TRIPLET_SPECS) + " (join with +)")
+    group.add_argument("--distance", default="js", choices=("js", "symmetric_kl", "moment_matched", "sq_euclidean"))
+    group.add_argument("--triplet-scale", type=float, default=5.0, help="initial (or fixed) scale of the logits")
+    group.add_argument("--fixed-scale", action="store_true", help="keep --triplet-scale fixed")
+    group.add_argument("--triplet-weight", type=float, default=1.0, help="weight of the triplet log-likelihood")
+    group.add_argument(
+        "--masks",
+        choices=MASKS,
+        default="none",
+        help="oracle masks: none (all dimensions), split (equal blocks, one per oracle), learn",
+    )
+    group.add_argument("--n-test-triplets", type=int, default=10_000, help="test triplets made by labels:/attribute:")
+
+
+def triplet_split(args, train: Dataset | None = None):
+    """The run's object split and triplets (recomputed from ``--data``, ``--triplets`` and ``--seed``)."""
+    data = prepare_vae(args, load_dataset(args.data))
+    split = make_triplet_split(
+        data, args.triplets, test_fraction=0.1, seed=args.seed, n_test_triplets=args.n_test_triplets
+    )
+    if train is not None and split.train.n_samples != train.n_samples:  # pragma: no cover - defensive
+        raise ValueError("The triplet split does not match the training data of this run.")
+    return split
+
+
+def _masks(args, n_oracles: int, K: int):
+    if args.masks == "learn":
+        return "learn"
+    if args.masks == "none" or n_oracles == 1:
+        return None
+    if K < n_oracles:
+        raise ValueError(f"The '--masks split' option needs --n-components >= the {n_oracles} oracles. Got {K}.")
+    masks = torch.zeros(n_oracles, K)
+    for o, block in enumerate(torch.arange(K).chunk(n_oracles)):
+        masks[o, block] = 1.0
+    return masks
+
+
+def build_triplet(args, data: Dataset):
+    from pyrolatent.models import TripletVAE
+
+    if args.iwae_samples < 1:
+        raise ValueError(f"The '--iwae-samples' option must be a positive integer. Got {args.iwae_samples} instead.")
+    split = triplet_split(args, data)
+    n_oracles = split.train_triplets.n_oracles
+    K = args.n_components if args.n_components is not None else 2
+    return TripletVAE(
+        n_features=data.n_features,
+        n_components=K,
+        image_shape=data.image_shape,
+        network=args.network,
+        hidden=tuple(args.hidden),
+        likelihood=args.likelihood,
+        prior=args.prior,
+        distance=args.distance,
+        scale=args.triplet_scale,
+        learn_scale=not args.fixed_scale,
+        triplet_weight=args.triplet_weight,
+        n_oracles=n_oracles,
+        masks=_masks(args, n_oracles, K),
+    )
+
+
+def model_inputs(args, train: Dataset) -> dict:
+    split = triplet_split(args, train)
+    return {"x": train.x, **split.train_triplets.inputs()}
+
+
+def summarize_triplet(args, result, train: Dataset, test: Dataset | None) -> dict:
+    from pyrolatent.diagnostics.latent_metrics import knn_accuracy, oracle_subspace_accuracy
+
+    out = summarize_vae(args, result, train, test)
+    model, guide = result.model, result.guide
+    split = triplet_split(args, train)
+    out.update(split.summary())
+    out["triplet_scale"] = float(model.triplet_scale.detach())
+    tt = split.test_triplets
+    if len(tt):
+        p = model.triplet_probability(split.test.x, tt.index, tt.oracle)
+        out["test_triplet_accuracy"] = float((p > 0.5).double().mean())
+        if tt.n_oracles > 1:
+            out["oracle_subspace_accuracy"] = oracle_subspace_accuracy(
+                model, split.test.x, tt.index, tt.oracle
+            ).tolist()
+            out["oracle_masks"] = model.oracle_masks().detach().cpu().tolist()
+    if split.train.y is not None and split.test.y is not None:
+        train_codes, test_codes = model.encode(split.train.x, guide), model.encode(split.test.x, guide)
+        for k in (1, 5):
+            out[f"knn{k}_accuracy"] = knn_accuracy(train_codes, split.train.y, test_codes, split.test.y, k)
+    return out
+
+
+def describe_triplet(summary: dict) -> str:
+    text = describe_vae(summary)
+    if "test_triplet_accuracy" in summary:
+        text += f"; held-out triplet accuracy {summary['test_triplet_accuracy']:.3f}"
+    if "knn1_accuracy" in summary:
+        text += f", 1-NN {summary['knn1_accuracy']:.3f}, 5-NN {summary['knn5_accuracy']:.3f}"
+    return text
+
+
+ENTRY = ModelEntry(
+    build_triplet,
+    summarize_triplet,
+    describe_triplet,
+    default_lr=1e-3,
+    default_batch_size=100,
+    test_fraction=0.1,
+    prepare=prepare_vae,
+    add_arguments=add_triplet_arguments,
+    model_inputs=model_inputs,
+)

@@ -1,0 +1,68 @@
+"""``pyrolatent fit triplet`` writes the summary keys the issue names."""
+
+import json
+
+from pyrolatent.cli import main
+
+
+def test_fit_triplet_on_digits_writes_the_triplet_summary(tmp_path):
+    out = tmp_path / "run"
+    argv = [
+        "fit",
+        "triplet",
+        "--triplets",
+        "labels:200",
+        "--n-test-triplets",
+        "100",
+        "--steps",
+        "20",
+        "--hidden",
+        "16",
+        "--iwae-samples",
+        "5",
+        "--batch-size",
+        "64",
+        "--out",
+        str(out),
+    ]
+    assert main(argv) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    for key in ("test_triplet_accuracy", "knn1_accuracy", "knn5_accuracy", "test_elbo"):
+        assert 0.0 <= summary[key] <= 1.0 or key == "test_elbo"
+    assert (summary["n_train_triplets"], summary["n_test_triplets"]) == (200, 100)
+
+
+def test_two_oracles_with_split_masks_report_the_subspace_matrix(tmp_path):
+    out = tmp_path / "run"
+    argv = [
+        "fit",
+        "triplet",
+        "--triplets",
+        "labels:100+attribute:ink:100",
+        "--n-test-triplets",
+        "50",
+        "--n-components",
+        "4",
+        "--masks",
+        "split",
+        "--steps",
+        "10",
+        "--hidden",
+        "16",
+        "--iwae-samples",
+        "5",
+        "--batch-size",
+        "64",
+        "--out",
+        str(out),
+    ]
+    assert main(argv) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_oracles"] == 2 and len(summary["oracle_subspace_accuracy"]) == 2
+    assert summary["oracle_masks"] == [[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0]]
+
+
+def test_bad_triplet_spec_is_one_line_and_exit_code_2(tmp_path, capsys):
+    argv = ["fit", "triplet", "--triplets", "pairs:10", "--steps", "2", "--out", str(tmp_path / "r")]
+    assert main(argv) == 2
+    assert "must be one of labels:N" in capsys.readouterr().err
