@@ -76,7 +76,8 @@ def test_a_signal_stops_the_fit_with_a_checkpoint_that_resumes_exactly(tmp_path,
     kw = dict(num_steps=60, lr=0.02, device="cpu", seed=0, checkpoint_path=ckpt)
     stopped = fit(BayesianPCA(10, 9), data, callbacks=[_SignalAt(22, sig)], **kw)
     assert stopped.interrupted and stopped.stopped_by == signal.Signals(sig).name
-    assert stopped.num_steps == 23 and load_checkpoint(ckpt)["step"] == 23
+    # the signal comes during step 22's callbacks: the fit stops after that step or the next one
+    assert stopped.num_steps in (23, 24) and load_checkpoint(ckpt)["step"] == stopped.num_steps
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is given back
     resumed = fit(BayesianPCA(10, 9), data, resume=True, **kw)
     whole = fit(BayesianPCA(10, 9), data, **{**kw, "checkpoint_path": tmp_path / "w.pt"})
@@ -285,7 +286,7 @@ def test_killed_and_resumed_cli_fits_end_as_an_uninterrupted_one(tmp_path):
         "--data",
         f"csv:{csv}",
         "--steps",
-        "600",
+        "400",
         "--lr",
         "0.02",
         "--seed",
@@ -293,7 +294,7 @@ def test_killed_and_resumed_cli_fits_end_as_an_uninterrupted_one(tmp_path):
         "--device",
         "cpu",
         "--checkpoint-every",
-        "25",
+        "20",
     ]
     (tmp_path / "whole").mkdir()
     (tmp_path / "killed").mkdir()
@@ -336,10 +337,10 @@ def test_killed_and_resumed_cli_fits_end_as_an_uninterrupted_one(tmp_path):
     assert code == 0, stderr
     code_whole, _, stderr_whole = _wait(baseline)
     assert code_whole == 0, stderr_whole
-    assert len(steps_seen) >= 2 and all(0 < s < 600 for s in steps_seen)  # killed mid-training
+    assert len(steps_seen) >= 2 and all(0 < s < 400 for s in steps_seen)  # killed mid-training
     whole, resumed = tmp_path / "whole" / "run", out
     assert (resumed / "losses.csv").read_text() == (whole / "losses.csv").read_text()
     got, want = json.loads((resumed / "summary.json").read_text()), json.loads((whole / "summary.json").read_text())
-    assert got["final_elbo"] == want["final_elbo"] and got["num_steps"] == 600
+    assert got["final_elbo"] == want["final_elbo"] and got["num_steps"] == 400
     assert _timeless(got) == _timeless(want)
     assert sorted(p.name for p in out.parent.iterdir()) == ["run"]

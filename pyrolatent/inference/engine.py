@@ -378,7 +378,7 @@ class _Run:
         t0 = time.perf_counter()
         try:
             with stop_signals() as signals:
-                self.stop_flag = signals
+                self.stop_flag = stop = signals
                 while self.state.step < self.total:
                     try:
                         loss = self._one_step()
