@@ -72,8 +72,7 @@ def check_compatible(state: dict, *, model_class: str, shapes: dict[str, tuple],
     """Refuse a checkpoint of another model class or with other parameter shapes."""
     if state.get("model_class") != model_class:
         raise CheckpointError(
-            f"Checkpoint {str(path)!r} was written for model {state.get('model_class')!r}, "
-            f"not for {model_class!r}."
+            f"Checkpoint {str(path)!r} was written for model {state.get('model_class')!r}, not for {model_class!r}."
         )
     saved = {name: tuple(t.shape) for name, t in state["params"].items()}
     if saved != shapes:
