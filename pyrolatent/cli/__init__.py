@@ -18,7 +18,7 @@ import argparse
 import re
 import sys
 
-from pyrolatent.inference import CheckpointError, NonFiniteLossError
+from pyrolatent.inference import CheckpointError, DistributedError, NonFiniteLossError
 
 from .common import Interrupted, add_common_arguments, entries, run_fit, run_report
 
@@ -62,7 +62,15 @@ def main(argv=None) -> int:
             run_fit(args)
         elif args.command == "report":
             run_report(args)
-    except (ValueError, TypeError, FileNotFoundError, CheckpointError, NonFiniteLossError, OSError) as exc:
+    except (
+        ValueError,
+        TypeError,
+        FileNotFoundError,
+        CheckpointError,
+        NonFiniteLossError,
+        DistributedError,
+        OSError,
+    ) as exc:
         message = " ".join(str(exc).split("\n")[0].split())
         print(f"pyrolatent: error: {_flag_names(message, parser, args)}", file=sys.stderr)
         return 2

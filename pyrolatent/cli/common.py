@@ -58,6 +58,7 @@ from pyrolatent._files import (
 from pyrolatent._pyro import seeded
 from pyrolatent.data import DATA_SPECS, Dataset, load_dataset
 from pyrolatent.inference import CheckpointError, FitResult, fit, restore
+from pyrolatent.inference.distributed import current_group
 
 __all__ = ["Interrupted", "ModelEntry", "add_common_arguments", "entries", "run_fit", "run_report"]
 
@@ -330,6 +331,38 @@ def _step_of(path: Path) -> int:
 
 
 # -- fit ------------------------------------------------------------------------------------
+def _join_group(args):
+    """Under ``torchrun`` (``WORLD_SIZE`` > 1): join the process group; rank 0
+    writes the run, the others fit their share of every minibatch."""
+    from pyrolatent.inference.distributed import current_group, init_from_env
+
+    init_from_env(device=args.device)
+    return current_group()
+
+
+def _fit_worker(args, entry: ModelEntry, group) -> dict:
+    """A rank other than 0: fit its share and write nothing (see
+    :mod:`pyrolatent.inference.distributed`)."""
+    data, _ = _load_data(args, entry)
+    model = entry.build(args, data)
+    group.barrier()  # rank 0 has set up DIR.partial (and its checkpoint, when resuming)
+    partial = partial_path(check_out(args.out))
+    resumed = bool(args.resume) and (partial / CHECKPOINT).is_file()
+    fit(
+        model,
+        _fit_data(args, entry, data),
+        checkpoint_path=partial / CHECKPOINT,
+        checkpoint_every=args.checkpoint_every or None,
+        resume=resumed,
+        num_steps=args.steps,
+        lr=args.lr if args.lr is not None else entry.default_lr,
+        batch_size=_batch_size(args, entry, data.n_samples),
+        seed=args.seed,
+        device=args.device,
+    )
+    return {}
+
+
 def run_fit(args) -> dict:
     entry = entries()[args.model]
     if args.restarts is not None and args.restarts < 2:
@@ -339,6 +372,9 @@ def run_fit(args) -> dict:
             f"The '--checkpoint-every' option must be a number of steps >= 0 (0: only at the end). "
             f"Got {args.checkpoint_every} instead."
         )
+    group = _join_group(args)
+    if group is not None and not group.is_main:
+        return _fit_worker(args, entry, group)
     out = check_out(args.out)  # before anything is read or written
     with _Signals() as signals:
         try:
@@ -366,6 +402,9 @@ def _fit_locked(args, entry, out: Path, data, test, model, settings: dict, signa
     notes = [n for n in [recover(out)] if n]
     check_out(out)  # again, now that no other writer can change it
     partial, run_id, resumed, more = _start(args, out)
+    group = current_group()
+    if group is not None:  # the other ranks wait until the run's folder is set up
+        group.barrier()
     for note in notes + more:
         print(f"pyrolatent: {note}")
     try:
