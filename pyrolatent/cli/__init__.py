@@ -37,6 +37,10 @@ def _parser() -> argparse.ArgumentParser:
         add_common_arguments(p)
         if entry.add_arguments is not None:
             entry.add_arguments(p)
+    from .search import add_search_arguments
+
+    search = sub.add_parser("search", help="architecture search in a learned latent space (NAS-Bench-201)")
+    add_search_arguments(search)
     r = sub.add_parser("report", help="write the diagnostics report of an existing run directory")
     r.add_argument("run_dir", type=__import__("pathlib").Path, help="a directory written by 'pyrolatent fit'")
     return parser
@@ -62,6 +66,10 @@ def main(argv=None) -> int:
             run_fit(args)
         elif args.command == "report":
             run_report(args)
+        elif args.command == "search":
+            from .search import run_search_command
+
+            run_search_command(args)
     except (
         ValueError,
         TypeError,

@@ -86,11 +86,12 @@ def _embed_from_run(run_dir: Path, table):
 
 
 def run_search_command(args) -> dict:
-    from pyrolatent._files import replacing_dir
+    from pyrolatent._files import check_out, new_run_id, replacing_dir, run_lock, write_marker
     from pyrolatent.data import load_nasbench201
     from pyrolatent.reports.search_figures import best_so_far_figure, latent_accuracy_figure
     from pyrolatent.search import CellSpace, run_search
 
+    out = check_out(args.out)  # a run directory replaces only an earlier run: refused before the search
     table = load_nasbench201(args.table)
     accuracy = table.accuracy[args.dataset]
     features = load_features(args.embedding, table) if args.method.startswith("bo") else None
@@ -112,7 +113,8 @@ def run_search_command(args) -> dict:
         "optimum": float(accuracy.max()),
     }
     summary["sensitivity"] = {str(q): result.summary(q) for q in (50, 100, 150, 200) if q <= result.queries}
-    with replacing_dir(args.out) as tmp:
+    with run_lock(out), replacing_dir(out) as tmp:
+        write_marker(tmp, id=new_run_id(), state="complete")
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         np.save(tmp / "curves.npy", result.curves)
         report = tmp / "report"

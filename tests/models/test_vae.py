@@ -30,7 +30,6 @@ from pyrolatent.components.nets import MLP, ConvDecoder, ConvTrunk
 from pyrolatent.data import binarize, load_digits
 from pyrolatent.diagnostics import pareto_khat
 from pyrolatent.inference import ImportanceWeightedELBO, fit, restore
-from pyrolatent.reports import model_figures
 from pyrolatent.models import (
     VAE,
     AmortizedNormalGuide,
@@ -39,6 +38,7 @@ from pyrolatent.models import (
     MixturePrior,
     VampPrior,
 )
+from pyrolatent.reports import model_figures
 
 
 @pytest.fixture(scope="module")
