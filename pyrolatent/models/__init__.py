@@ -22,6 +22,7 @@ from .dae import CorruptingDeltaGuide, DenoisingAutoencoder
 from .registry import REGISTRY, ModelSpec, get_model_spec
 from .triplet_vae import TripletVAE
 from .vae import VAE
+from .vbta import VBTA, VBTAGuide
 
 __all__ = [
     "HOOKS",
@@ -46,6 +47,8 @@ __all__ = [
     "StandardNormalPrior",
     "TripletVAE",
     "VAE",
+    "VBTA",
+    "VBTAGuide",
     "VampPrior",
     "get_model_spec",
 ]
