@@ -42,7 +42,10 @@ class ModelEntry:
     ``default_batch_size`` applies when ``--batch-size`` is not given (None:
     full batch); ``model_inputs(args, train)`` gives what the model is fitted
     on when it is more than the training rows (e.g. ``{"x": ..., "triplets":
-    ...}``; default: the training ``Dataset``).
+    ...}``; default: the training ``Dataset``); ``batch_sizes(args, inputs,
+    batch_size)`` turns ``--batch-size`` (or None) into the ``batch_size`` of
+    :func:`~pyrolatent.inference.fit` for a model with several plates (an int
+    or ``{plate: size}``).
     """
 
     build: Callable[[argparse.Namespace, Dataset], object]
@@ -54,6 +57,7 @@ class ModelEntry:
     prepare: Callable[[argparse.Namespace, Dataset], Dataset] | None = None
     add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
     model_inputs: Callable[[argparse.Namespace, Dataset], object] | None = None
+    batch_sizes: Callable[[argparse.Namespace, dict, int | None], object] | None = None
 
 
 def _fit_data(args, entry: ModelEntry, data: Dataset):
@@ -140,16 +144,21 @@ def run_fit(args) -> dict:
     if args.restarts is not None and not model.supports("identifiable_quantities"):
         raise ValueError(f"The 'restarts' option needs a model with identifiable quantities; {args.model} has none.")
     out: Path = args.out
+    inputs = _fit_data(args, entry, data)
+    if entry.batch_sizes is not None:
+        batch_size = entry.batch_sizes(args, inputs, args.batch_size)
+    else:
+        batch_size = _batch_size(args, entry, data.n_samples)
     settings = dict(
         num_steps=args.steps,
         lr=args.lr if args.lr is not None else entry.default_lr,
-        batch_size=_batch_size(args, entry, data.n_samples),
+        batch_size=batch_size,
         seed=args.seed,
         device=args.device,
         progress=args.progress,
     )
     with replacing_dir(out) as tmp:
-        result = fit(model, _fit_data(args, entry, data), checkpoint_path=tmp / "checkpoint.pt", **settings)
+        result = fit(model, inputs, checkpoint_path=tmp / "checkpoint.pt", **settings)
         restarts = _restarts(args, entry, data, result, settings) if args.restarts else None
         # the run directory is renamed into place at the end: record the final path
         final_ckpt = out / "checkpoint.pt"

@@ -273,7 +273,7 @@ class VBTA(LatentModel):
             idx = plate_subsample(subsample, plate)
             with pyro.plate(plate, n_a if domain == "a" else n_b, subsample=idx, dim=-1) as i:
                 mask = None if paired is None else ~paired[domain].index_select(0, i)
-                with poutine.mask(mask=mask):
+                with poutine.mask(mask=True if mask is None else mask):
                     z = pyro.sample(site, prior)
                     obs = None if rows is None else (rows if idx is None else rows.index_select(0, i))
                     pyro.sample(obs_site, likelihood(decoder(z)), obs=obs)
@@ -442,7 +442,7 @@ class VBTAGuide(PyroModule):
             idx = plate_subsample(subsample, plate)
             with pyro.plate(plate, n, subsample=idx, dim=-1) as i:
                 mask = None if paired is None else ~paired[domain].index_select(0, i)
-                with poutine.mask(mask=mask):
+                with poutine.mask(mask=True if mask is None else mask):
                     loc, scale = m._parts(domain)[0](rows if idx is None else rows.index_select(0, i))
                     pyro.sample(site, dist.Normal(loc, scale).to_event(1))
         if paired is None:
