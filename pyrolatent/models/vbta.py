@@ -31,16 +31,19 @@ and the ELBO with :math:`q_{\phi_y}(z \mid y)` of the same joint
 writes this sum as one Pyro model: the pair's latent ``z`` lives in a plate
 ``"views"`` of size 2 over the two guides' copies (view 0 is drawn by
 :math:`q_{\phi_x}(z \mid x)`, view 1 by :math:`q_{\phi_y}(z \mid y)`), and
-``x_pair``, ``y_pair`` and ``t`` are observed in both views, so that
-``Trace_ELBO`` of this model and :class:`VBTAGuide` is exactly
+each term of :math:`\mathcal L_p` is one observed site (``x_pair`` and
+``y_pair``: reconstructions from :math:`z_x` and :math:`z_y`; ``y_cycle`` and
+``x_cycle``: each domain decoded from the other's copy; ``t_x`` and ``t_y``: the
+triplets anchored in A and in B), so that ``Trace_ELBO`` of this model and
+:class:`VBTAGuide` is exactly
 :math:`\sum_n \mathrm{ELBO}(x_n) + \sum_m \mathrm{ELBO}(y_m) + \sum_p \mathcal L_p`.
 The objects of a pair are masked out of their domain's plate (each object is
 explained once: unpaired objects only explain their own domain; paired ones
 also explain the other domain and the triplets).
 
-**Triplets across domains.** In view 0 the anchor is :math:`x_p`, the positive
+**Triplets across domains.** For ``t_x`` the anchor is :math:`x_p`, the positive
 its pair :math:`y_p` and the negative :math:`y_l` of another pair :math:`l \ne p`;
-in view 1 the roles of the domains swap (the authors' code alternates the
+for the anchor :math:`y_p` the roles of the domains swap (the authors' code alternates the
 anchor's domain between steps; here both directions enter every step). With
 the Bernoulli likelihood of the triplet oracle (Karaletsos et al. [2]_),
 
@@ -287,18 +290,23 @@ class VBTA(LatentModel):
             xp, yp = x.index_select(0, batch[:, 0]), y.index_select(0, batch[:, 1])
             with pyro.plate("views", 2, dim=-2):
                 z = pyro.sample("z", prior)  # view 0: the copy q(z_x | x) draws; view 1: q(z_y | y)'s
-                for site, rows, domain, cycle_view in (("x_pair", xp, "a", 1), ("y_pair", yp, "b", 0)):
-                    _, decoder, likelihood, _ = self._parts(domain)
-                    with _view_weight(cycle_view, self.cycle_weight, z.device):
-                        pyro.sample(site, likelihood(decoder(z)), obs=rows)
-                if self.triplet_weight > 0 and P > 1:
-                    neg = self._negatives(negatives, x, y, pairs, j, xp, yp)
-                    # view 0 (anchor x) takes the B object of its negative pair, view 1 the A object
-                    y_neg = y.index_select(0, pairs[neg[:, 0], 1])
-                    x_neg = x.index_select(0, pairs[neg[:, 1], 0])
-                    logits = self.triplet_logits(xp, yp, x_neg, y_neg)
-                    with poutine.scale(scale=self.triplet_weight):
-                        pyro.sample("t", dist.Bernoulli(logits=logits), obs=torch.ones_like(logits))
+            z_x, z_y = z[..., 0:1, :, :], z[..., 1:2, :, :]  # keep the views dim (size 1) for particle dims
+            (_, dec_a, lik_a, _), (_, dec_b, lik_b, _) = self._parts("a"), self._parts("b")
+            pyro.sample("x_pair", lik_a(dec_a(z_x)), obs=xp)  # reconstruction, ELBO of q(z_x | x)
+            pyro.sample("y_pair", lik_b(dec_b(z_y)), obs=yp)  # reconstruction, ELBO of q(z_y | y)
+            if self.cycle_weight > 0:
+                with poutine.scale(scale=self.cycle_weight):
+                    pyro.sample("y_cycle", lik_b(dec_b(z_x)), obs=yp)  # y decoded from z_x
+                    pyro.sample("x_cycle", lik_a(dec_a(z_y)), obs=xp)  # x decoded from z_y
+            if self.triplet_weight > 0 and P > 1:
+                neg = self._negatives(negatives, x, y, pairs, j, xp, yp)
+                # anchor x takes the B object of its negative pair, anchor y the A object of its own
+                y_neg = y.index_select(0, pairs[neg[:, 0], 1])
+                x_neg = x.index_select(0, pairs[neg[:, 1], 0])
+                logits = self.triplet_logits(xp, yp, x_neg, y_neg)
+                with poutine.scale(scale=self.triplet_weight):
+                    pyro.sample("t_x", dist.Bernoulli(logits=logits[0]), obs=torch.ones_like(logits[0]))
+                    pyro.sample("t_y", dist.Bernoulli(logits=logits[1]), obs=torch.ones_like(logits[1]))
         return None
 
     def default_guide(self) -> VBTAGuide:
@@ -465,19 +473,6 @@ def _paired_masks(pairs, n_a, n_b, x, y):
     out["a"][pairs[:, 0]] = True
     out["b"][pairs[:, 1]] = True
     return out
-
-
-def _view_weight(cycle_view: int, weight: float, device):
-    """Temper the cycle-consistency view of a pair's observation by ``weight`` (0: masked out)."""
-    if weight == 1.0:
-        return poutine.scale(scale=1.0)
-    if weight == 0.0:
-        mask = torch.tensor([[True], [True]], device=device)
-        mask[cycle_view, 0] = False
-        return poutine.mask(mask=mask)
-    w = torch.ones(2, 1, device=device)
-    w[cycle_view, 0] = weight
-    return poutine.scale(scale=w)
 
 
 def tiny_example():
