@@ -103,6 +103,7 @@ from __future__ import annotations
 
 import copy
 import math
+import weakref
 
 import pyro
 import pyro.distributions as dist
@@ -216,8 +217,10 @@ class VBTA(LatentModel):
     def _device(self) -> torch.device:
         return self.log_scale.device
 
-    def check_data(self, x, n_samples=None, *, domain: str = "a", name: str = "x"):
-        """``(rows as an (n, D) tensor or None, n)`` for ``domain``, checked against its likelihood."""
+    def check_data(self, x, n_samples=None, *, domain: str = "a", name: str = "x", support: bool = True):
+        """``(rows as an (n, D) tensor or None, n)`` for ``domain``, checked against its
+        likelihood's support unless ``support=False`` (encoders accept any finite rows,
+        e.g. the grey translations that a round trip encodes)."""
         if x is None:
             return None, (1 if n_samples is None else check_positive_int("n_samples", n_samples))
         _, _, likelihood, D = self._parts(domain)
@@ -225,7 +228,8 @@ class VBTA(LatentModel):
         if x.shape[1] != D:
             raise ValueError(f"The {name!r} argument of VBTA must have {D} columns (domain {domain.upper()}); "
                              f"got shape {tuple(x.shape)}.")
-        likelihood.check_data(name, x)
+        if support:
+            likelihood.check_data(name, x)
         return x, x.shape[0]
 
     def check_inputs(self, x=None, y=None, pairs=None, negatives=None, **inputs) -> None:
@@ -265,10 +269,27 @@ class VBTA(LatentModel):
         return sizes
 
     # -- the model -----------------------------------------------------------------------
+    def _rows_once(self, x, n_samples, domain, name):
+        """:meth:`check_data`, with the value check done once per tensor (not every step)."""
+        seen = self.__dict__.setdefault("_seen", {})
+        if isinstance(x, torch.Tensor):
+            ref, version = seen.get(name, (None, None))
+            if ref is not None and ref() is x and version == x._version:
+                return x, x.shape[0]
+        out = self.check_data(x, n_samples, domain=domain, name=name)
+        if isinstance(x, torch.Tensor) and out[0] is x:
+            seen[name] = (weakref.ref(x), x._version)
+        return out
+
+    def __getstate__(self):  # the check cache holds weak references
+        state = dict(self.__dict__)
+        state.pop("_seen", None)
+        return state
+
     def forward(self, x=None, y=None, pairs=None, negatives=None, subsample=None, *, n_samples=None):
         """Run the generative story (see the module docstring); data enter only through ``obs=``."""
-        x, n_a = self.check_data(x, n_samples, domain="a", name="x")
-        y, n_b = self.check_data(y, n_samples, domain="b", name="y")
+        x, n_a = self._rows_once(x, n_samples, "a", "x")
+        y, n_b = self._rows_once(y, n_samples, "b", "y")
         prior = self.prior()
         paired = _paired_masks(pairs, n_a, n_b, x, y)
         for plate, site, obs_site, rows, domain in (("data", "z_x", "x", x, "a"), ("data_b", "z_y", "y", y, "b")):
@@ -348,7 +369,7 @@ class VBTA(LatentModel):
     def encode(self, x, guide=None, *, domain: str = "a") -> torch.Tensor:
         """Posterior mean of the shared code of each row of domain ``domain`` (n, K)."""
         encoder = self._parts(domain)[0]
-        x, _ = self.check_data(x, domain=domain)
+        x, _ = self.check_data(x, domain=domain, support=False)
         return encoder(x.to(self._device()))[0]
 
     @torch.no_grad()
@@ -405,8 +426,8 @@ class VBTA(LatentModel):
         target = "b" if check_choice("source", source, DOMAINS) == "a" else "a"
         k = check_positive_int("k", k)
         ex, ec = self._parts(source)[0], self._parts(target)[0]
-        xs, _ = self.check_data(x, domain=source)
-        cs, m = self.check_data(candidates, domain=target, name="candidates")
+        xs, _ = self.check_data(x, domain=source, support=False)
+        cs, m = self.check_data(candidates, domain=target, name="candidates", support=False)
         (lq, sq), (lc, sc) = ex(xs.to(self._device())), ec(cs.to(self._device()))
         if check_choice("distance", distance, ("mean", "model")) == "mean":
             d = torch.cdist(lq, lc).pow(2)
@@ -441,8 +462,8 @@ class VBTAGuide(PyroModule):
         m = self.model
         if x is None:
             raise ValueError("The 'x' argument of VBTAGuide must be the data; got None (to sample, call the model).")
-        x, n_a = m.check_data(x, domain="a", name="x")
-        y, n_b = m.check_data(y, domain="b", name="y")
+        x, n_a = m._rows_once(x, None, "a", "x")
+        y, n_b = m._rows_once(y, None, "b", "y")
         paired = _paired_masks(pairs, n_a, n_b, x, y)
         for plate, site, rows, domain, n in (("data", "z_x", x, "a", n_a), ("data_b", "z_y", y, "b", n_b)):
             if rows is None:

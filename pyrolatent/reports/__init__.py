@@ -15,6 +15,7 @@ from .figures import (
     restarts_figure,
 )
 from .report import REPORT_DIR, write_report
+from . import vbta_figures  # noqa: F401,E402 - registers the VBTA figures
 
 __all__ = [
     "REPORT_DIR",
