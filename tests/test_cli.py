@@ -108,17 +108,25 @@ def test_fit_with_report_then_report_again_from_the_run_directory(tmp_path, bish
 
 def test_restarts_are_compared_and_reported(tmp_path, bishop_csv, capsys):
     out = tmp_path / "run"
-    code = main(["fit", "bpca", "--data", f"csv:{bishop_csv}", "--steps", "200", "--lr", "0.03",
+    code = main(["fit", "bpca", "--data", f"csv:{bishop_csv}", "--steps", "1500", "--lr", "0.03",
                  "--restarts", "3", "--report", "--out", str(out)])
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["restarts"] == 3 and summary["restarts_max_rhat"] > 0.9
-    assert isinstance(summary["restarts_agree"], bool)
+    # converged fits of a well-posed problem agree on the identifiable quantities
+    assert summary["restarts"] == 3 and summary["restarts_agree"] is True and summary["restarts_max_rhat"] < 1.1
     assert "3 restarts" in capsys.readouterr().out
     assert "restart" in (out / "report" / "index.html").read_text().lower()
+
+
+def test_restarts_that_did_not_converge_disagree(tmp_path, bishop_csv):
+    # the negative control: three fits stopped after 5 steps sit at their random starts
+    out = tmp_path / "run"
+    assert main(["fit", "bpca", "--data", f"csv:{bishop_csv}", "--steps", "5", "--restarts", "3", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["restarts_agree"] is False and summary["restarts_max_rhat"] > 1.1
 
 
 @pytest.mark.parametrize("value", ["1", "0"])
 def test_restarts_needs_at_least_two(tmp_path, bishop_csv, capsys, value):
     assert main(["fit", "bpca", "--data", f"csv:{bishop_csv}", "--restarts", value, "--out", str(tmp_path / "r")]) == 2
-    assert f"'restarts' argument must be an integer >= 2. Got {value}" in capsys.readouterr().err
+    assert f"'--restarts' option must be an integer >= 2. Got {value}" in capsys.readouterr().err

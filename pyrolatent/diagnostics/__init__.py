@@ -20,6 +20,7 @@ from .loo import LOO, compare_models, loo
 from .nuts import NUTSComparison, NUTSResult, ReplayGuide, compare_to_nuts, run_nuts
 from .psis import (
     GOOD,
+    MIN_DRAWS,
     USABLE,
     PSISDiagnostic,
     khat_verdict,
@@ -32,6 +33,7 @@ from .restarts import RestartDiagnostic, draw_quantities, fit_restarts, restart_
 
 __all__ = [
     "GOOD",
+    "MIN_DRAWS",
     "USABLE",
     "LOO",
     "NUTSComparison",

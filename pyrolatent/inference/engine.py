@@ -17,24 +17,20 @@ non-finite step it can go back and replay up to the step before it exactly.
 from __future__ import annotations
 
 import math
-import signal
-import threading
 import time
-from collections.abc import Mapping
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 
 import torch
 from pyro import poutine
 from tqdm.auto import tqdm
 
 from pyrolatent._pyro import local_params, seeded
-from pyrolatent._validation import check_tensor
 
 from .batching import Batcher, plate_sizes
 from .callbacks import Callback, EarlyStopping, StepInfo, check_callbacks
 from .checkpoint import load_checkpoint, save_checkpoint
+from .inputs import ChecksInputs, as_model_inputs
+from .interrupts import stop_signals
 from .result import FitResult
 from .settings import FitSettings, resolve_device
 from .state import FitState
@@ -127,13 +123,6 @@ def fit(model, data, *, guide=None, callbacks=(), settings: FitSettings | None =
         return _Run(model, guide, inputs, settings, callbacks).run()
 
 
-@runtime_checkable
-class ChecksInputs(Protocol):
-    """A model that checks its data before the first traced step."""
-
-    def check_inputs(self, **inputs) -> None: ...
-
-
 def _resolve_guide(model, guide):
     if guide is None:
         make_guide = getattr(model, "default_guide", None)
@@ -174,53 +163,6 @@ def restore(model, data, checkpoint_path, *, guide=None, device="cpu") -> FitRes
         run.resume(state)
         run.last_checkpoint = Path(checkpoint_path)
         return run.result(run.state.step, time.perf_counter())
-
-
-def as_model_inputs(data) -> dict:
-    """The keyword arguments a model is called with for ``data``, checked.
-
-    A tensor, array or :class:`~pyrolatent.data.Dataset` becomes ``{"x": ...}``;
-    a mapping is taken as the keyword arguments. Every array is checked (rank,
-    numeric, finite) and floating data get the default float dtype.
-    """
-    x = getattr(data, "x", None)
-    if isinstance(data, Mapping):
-        if not data:
-            raise ValueError("The 'data' argument must not be an empty mapping.")
-        # tensors and arrays are checked; other keyword arguments pass as they are
-        arrays = {k: v for k, v in data.items() if isinstance(v, torch.Tensor) or hasattr(v, "__array__")}
-        names = {k: f"data[{k!r}]" for k in arrays}
-    else:  # a tensor, an array-like, or a pyrolatent Dataset
-        arrays = {"x": x if isinstance(x, torch.Tensor) else data}
-        names = {"x": "data"}
-        data = arrays
-    checked = dict(data)
-    for key, value in arrays.items():
-        value = check_tensor(names[key], value, dtype="any")
-        checked[key] = value.to(torch.get_default_dtype()) if value.is_floating_point() else value
-    return checked
-
-
-@contextmanager
-def _stop_signals():
-    """Turn the first Ctrl-C (SIGINT) or SIGTERM into a flag checked between
-    steps (main thread only); a second one interrupts at once."""
-    flag = {"set": None}
-    if threading.current_thread() is not threading.main_thread():
-        yield flag
-        return
-
-    def handler(signum, frame):
-        if flag["set"] is not None:  # a second signal interrupts at once
-            raise KeyboardInterrupt
-        flag["set"] = signal.Signals(signum).name
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield flag
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 class _Run:
@@ -406,7 +348,7 @@ class _Run:
         bar = tqdm(total=self.total, initial=start_step, disable=not self.settings.progress, unit="step", dynamic_ncols=True)
         t0 = time.perf_counter()
         try:
-            with _stop_signals() as stop:
+            with stop_signals() as stop:
                 while self.state.step < self.total:
                     try:
                         loss = self._one_step()

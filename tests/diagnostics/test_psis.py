@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from pyrolatent.diagnostics import khat_verdict, psis_diagnostic, psis_from_log_weights, to_inference_data
+from pyrolatent.diagnostics import (
+    MIN_DRAWS,
+    khat_verdict,
+    pareto_khat,
+    pareto_smooth,
+    psis_diagnostic,
+    psis_from_log_weights,
+    to_inference_data,
+)
 
 
 def test_exact_guide_has_small_khat(exact_result):
@@ -66,7 +74,7 @@ def test_to_dict_is_json_friendly(exact_result):
 @pytest.mark.parametrize(
     "bad, error, match",
     [
-        (torch.zeros(3), ValueError, "at least 5 draws"),
+        (torch.zeros(1), ValueError, "at least 2 draws"),
         (
             torch.tensor([0.0, 1.0, float("nan"), 2.0, 3.0]),
             ValueError,
@@ -83,3 +91,51 @@ def test_bad_log_weights(bad, error, match):
 def test_bad_source():
     with pytest.raises(TypeError, match="'source' argument must be a FitResult or inference data"):
         psis_diagnostic(42)
+
+
+def test_too_few_draws_say_so_instead_of_a_verdict():
+    # 20 nearly equal log-weights (a perfect guide) leave a tail of 4 draws: no fit
+    lw = -3.0 + 1e-6 * torch.randn(20, generator=torch.Generator().manual_seed(0))
+    check = psis_from_log_weights(lw)
+    assert math.isnan(check.k_hat) and check.verdict == "unknown"
+    assert "Too few draws for a tail fit" in check.message and "misses" not in check.message
+    assert torch.isnan(pareto_khat(lw))
+    assert MIN_DRAWS == 25 and not math.isnan(psis_from_log_weights(torch.randn(MIN_DRAWS)).k_hat)
+
+
+@pytest.mark.parametrize("tail_index", [0.5, 1.0, 2.0, 4.0])
+def test_khat_estimates_the_known_tail_shape(tail_index):
+    # weights with a Pareto tail of index a have shape k = 1 / a; 4,000 draws x 200 columns
+    g = torch.Generator().manual_seed(1)
+    u = torch.rand(4000, 200, generator=g, dtype=torch.double)
+    log_w = -torch.log(u) / tail_index  # log of Pareto(1, a) draws
+    k = pareto_khat(log_w)
+    assert k.shape == (200,)
+    # the documented weak prior (10 pseudo-observations at 0.5) on the M = 190 tail draws
+    M, true_k = 190, 1.0 / tail_index
+    expected = (M * true_k + 10 * 0.5) / (M + 10)
+    assert abs(float(k.mean()) - expected) < 0.05
+    assert float(k.std()) < 0.1 + 0.1 * true_k
+
+
+def test_one_psis_for_per_example_and_whole_guide():
+    g = torch.Generator().manual_seed(2)
+    log_w = torch.randn(500, 7, generator=g, dtype=torch.double) * torch.linspace(0.1, 3.0, 7, dtype=torch.double)
+    per_example = pareto_khat(log_w)
+    whole = torch.tensor([psis_from_log_weights(log_w[:, j]).k_hat for j in range(7)], dtype=torch.double)
+    assert torch.allclose(per_example, whole)
+    assert per_example[0] < 0.5 < per_example[-1]  # wider log-weights, heavier tail
+
+
+def test_smoothing_agrees_with_arviz():
+    import arviz as az
+
+    g = torch.Generator().manual_seed(3)
+    lw = torch.randn(1000, generator=g, dtype=torch.double) * 1.5
+    ours, k = pareto_smooth(lw)
+    theirs, k_az = az.psislw(lw.numpy().copy())
+    assert k == pytest.approx(float(k_az), abs=0.02)
+    theirs = theirs - np.logaddexp.reduce(theirs)
+    ess_ours = 1.0 / float(ours.exp().pow(2).sum())
+    ess_theirs = 1.0 / float(np.exp(theirs) ** 2 @ np.ones_like(theirs))
+    assert ess_ours == pytest.approx(ess_theirs, rel=0.02)

@@ -24,9 +24,7 @@ def fast():
     """Statistical acceptance fits run with Pyro's validation off: it doubles the
     cost per step, and every site of the model is validated by the other tests."""
     pyro.enable_validation(False)
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(2)
+    yield  # conftest's autouse fixture turns validation back on
 
 
 @pytest.mark.slow
