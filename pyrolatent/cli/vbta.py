@@ -57,21 +57,32 @@ RETRIEVAL_ROWS = 2_000
 
 def add_vbta_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model", "networks and likelihoods of both domains (latent: --n-components)")
-    group.add_argument("--likelihood", choices=LIKELIHOOD_CHOICES, default="bernoulli",
-                       help="observation model of both domains (bernoulli binarises the data with --seed)")
+    group.add_argument(
+        "--likelihood",
+        choices=LIKELIHOOD_CHOICES,
+        default="bernoulli",
+        help="observation model of both domains (bernoulli binarises the data with --seed)",
+    )
     group.add_argument("--prior", choices=PRIOR_CHOICES, default="normal", help="the shared prior of z")
     group.add_argument("--hidden", type=_hidden, default=(400,), help="encoder hidden sizes, e.g. 400 or 512,256")
     group.add_argument("--network", choices=("mlp", "conv"), default="mlp", help="networks of both domains")
-    group.add_argument("--separate-heads", action="store_true",
-                       help="separate networks per domain (default: shared encoder heads and decoder trunk)")
+    group.add_argument(
+        "--separate-heads",
+        action="store_true",
+        help="separate networks per domain (default: shared encoder heads and decoder trunk)",
+    )
     vb = parser.add_argument_group("domains", "the second domain, the known pairs and the cross-domain terms")
     vb.add_argument("--data-b", required=True, help="domain B: " + " | ".join(DOMAIN_TRANSFORMS) + " | a data spec")
     vb.add_argument("--aligned", action="store_true", help="row i of --data-b shows row i of --data")
     pairs = vb.add_mutually_exclusive_group(required=True)
     pairs.add_argument("--pairs", type=int, help="reveal N seeded training pairs of aligned domains (0: none)")
     pairs.add_argument("--pairs-file", help="(row of A, row of B) pairs: a .csv or .npy file")
-    vb.add_argument("--triplet-weight", type=float, default=10.0,
-                    help="temperature of the triplet likelihood, applied once (0: no triplet term)")
+    vb.add_argument(
+        "--triplet-weight",
+        type=float,
+        default=10.0,
+        help="temperature of the triplet likelihood, applied once (0: no triplet term)",
+    )
     vb.add_argument("--cycle-weight", type=float, default=1.0, help="temperature of the cycle terms (0: none)")
     vb.add_argument("--negatives", choices=("random", "hard"), default="random", help="triplet negatives")
     vb.add_argument("--distance", default="js", choices=("js", "symmetric_kl", "moment_matched", "sq_euclidean"))
@@ -105,8 +116,10 @@ def vbta_data(args) -> dict:
         b = binarize(raw_b, seed=args.seed + 1) if bernoulli else raw_b
         aligned = bool(args.aligned)
         if aligned and raw_b.n_samples != raw_a.n_samples:
-            raise ValueError(f"The '--aligned' option needs as many rows in --data-b as in --data; "
-                             f"got {raw_b.n_samples} and {raw_a.n_samples}.")
+            raise ValueError(
+                f"The '--aligned' option needs as many rows in --data-b as in --data; "
+                f"got {raw_b.n_samples} and {raw_a.n_samples}."
+            )
     tr_a, te_a = _split_rows(a.n_samples, args.seed)
     tr_b, te_b = (tr_a, te_a) if aligned else _split_rows(b.n_samples, args.seed)
     out = dict(aligned=aligned, n_dropped_pairs=0, pairs=None)
@@ -123,8 +136,10 @@ def vbta_data(args) -> dict:
         if args.pairs < 0:
             raise ValueError(f"The '--pairs' option must be a count >= 0. Got {args.pairs} instead.")
         if not aligned:
-            raise ValueError("The '--pairs' option reveals pairs of aligned domains: use a built-in --data-b, "
-                             "--aligned, or --pairs-file.")
+            raise ValueError(
+                "The '--pairs' option reveals pairs of aligned domains: use a built-in --data-b, "
+                "--aligned, or --pairs-file."
+            )
         out["pairs"] = reveal_pairs(tr_a.numel(), args.pairs, seed=args.seed)
     return out
 
@@ -222,10 +237,14 @@ def summarize_vbta(args, result, train: Dataset, test: Dataset | None) -> dict:
         raw = {k: d[f"raw_{k}"] for k in ("train_a", "test_a", "train_b", "test_b")}
         if all(ds.y is not None for ds in raw.values()):
             clf_b, clf_a = fit_classifier(raw["train_b"], args.seed), fit_classifier(raw["train_a"], args.seed)
-            out["classifier"] = (f"multinomial logistic regression (scikit-learn, C=1, lbfgs) on up to "
-                                 f"{CLASSIFIER_ROWS} training rows of the target domain, before binarisation")
-            out["target_classifier_accuracy"] = {"b": _accuracy(clf_b, raw["test_b"].x, raw["test_b"].y),
-                                                 "a": _accuracy(clf_a, raw["test_a"].x, raw["test_a"].y)}
+            out["classifier"] = (
+                f"multinomial logistic regression (scikit-learn, C=1, lbfgs) on up to "
+                f"{CLASSIFIER_ROWS} training rows of the target domain, before binarisation"
+            )
+            out["target_classifier_accuracy"] = {
+                "b": _accuracy(clf_b, raw["test_b"].x, raw["test_b"].y),
+                "a": _accuracy(clf_a, raw["test_a"].x, raw["test_a"].y),
+            }
             out["translation_accuracy_ab"] = _accuracy(clf_b, model.translate(te_a.x, "a"), te_a.y)
             out["translation_accuracy_ba"] = _accuracy(clf_a, model.translate(te_b.x, "b"), te_b.y)
         if d["aligned"]:
@@ -239,8 +258,10 @@ def summarize_vbta(args, result, train: Dataset, test: Dataset | None) -> dict:
 def describe_vbta(summary: dict) -> str:
     text = f"{summary['n_pairs']} pairs; test ELBO {summary['test_elbo']:.2f} nats/object"
     if "translation_accuracy_ab" in summary:
-        text += (f"; translation accuracy A->B {summary['translation_accuracy_ab']:.3f}, "
-                 f"B->A {summary['translation_accuracy_ba']:.3f}")
+        text += (
+            f"; translation accuracy A->B {summary['translation_accuracy_ab']:.3f}, "
+            f"B->A {summary['translation_accuracy_ba']:.3f}"
+        )
     if "retrieval_top1" in summary:
         text += f"; retrieval top-1 {summary['retrieval_top1']:.3f}"
     return text

@@ -27,6 +27,7 @@ torch.Size([10, 2])
 from __future__ import annotations
 
 import dataclasses
+
 import torch
 
 from pyrolatent._validation import check_choice, check_positive_int, check_tensor
@@ -94,7 +95,9 @@ def load_pairs(path, n_a: int, n_b: int) -> torch.Tensor:
         whole = values == values.round()
         if not bool(whole.all()):
             r = int((~whole).any(-1).nonzero()[0]) if values.dim() == 2 else 0
-            raise ValueError(f"The 'pairs_file' '{file}' must hold integer row indices; row {r} is {values[r].tolist()}.")
+            raise ValueError(
+                f"The 'pairs_file' '{file}' must hold integer row indices; row {r} is {values[r].tolist()}."
+            )
         values = values.to(torch.long)
     return check_pairs(values, n_a, n_b, name="pairs_file", where=f" ('{file}')")
 
@@ -131,7 +134,9 @@ def second_domain(data: Dataset, how: str) -> Dataset:
     h, w = data.image_shape
     images = data.x.reshape(-1, h, w)
     images = images.transpose(1, 2) if how == "transpose" else torch.rot90(images, 1, dims=(1, 2))
-    return dataclasses.replace(data, x=images.reshape(-1, h * w).contiguous(), image_shape=(w, h), name=f"{data.name}-{how}")
+    return dataclasses.replace(
+        data, x=images.reshape(-1, h * w).contiguous(), image_shape=(w, h), name=f"{data.name}-{how}"
+    )
 
 
 def pairs_from_file_rows(pairs: torch.Tensor, train_rows_a: torch.Tensor, train_rows_b: torch.Tensor):
@@ -141,6 +146,7 @@ def pairs_from_file_rows(pairs: torch.Tensor, train_rows_a: torch.Tensor, train_
     that make up the training part. Returns ``(pairs in training rows, number of
     pairs dropped because one of their objects is held out)``.
     """
+
     def position(rows, n):
         pos = torch.full((n,), -1, dtype=torch.long)
         pos[rows] = torch.arange(rows.numel())

@@ -117,7 +117,7 @@ from pyrolatent._validation import check_choice, check_positive_float, check_pos
 from pyrolatent.components.divergences import get_distance
 from pyrolatent.components.latent_priors import as_vae_prior
 from pyrolatent.components.likelihoods import Likelihood, as_likelihood
-from pyrolatent.components.nets import GaussianEncoder, check_hidden, make_decoder, make_encoder
+from pyrolatent.components.nets import check_hidden, make_decoder, make_encoder
 from pyrolatent.data.pairs import check_pairs
 
 from .base import LatentModel
@@ -162,17 +162,37 @@ class VBTA(LatentModel):
 
     arviz_dims = {"z_x": ("latent",), "z_y": ("latent",), "z": ("latent",), "x": ("feature",), "y": ("feature_b",)}
 
-    def __init__(self, n_features: int, n_features_b: int | None = None, n_components: int = 2, *,
-                 image_shape=None, image_shape_b=None, network: str = "mlp", hidden=(400,),
-                 activation: str = "softplus", likelihood="bernoulli", likelihood_b=None, prior="normal",
-                 shared_heads: bool = False, distance: str = "js", scale: float = 5.0, learn_scale: bool = True,
-                 triplet_weight: float = 1.0, cycle_weight: float = 1.0, negatives: str = "random"):
+    def __init__(
+        self,
+        n_features: int,
+        n_features_b: int | None = None,
+        n_components: int = 2,
+        *,
+        image_shape=None,
+        image_shape_b=None,
+        network: str = "mlp",
+        hidden=(400,),
+        activation: str = "softplus",
+        likelihood="bernoulli",
+        likelihood_b=None,
+        prior="normal",
+        shared_heads: bool = False,
+        distance: str = "js",
+        scale: float = 5.0,
+        learn_scale: bool = True,
+        triplet_weight: float = 1.0,
+        cycle_weight: float = 1.0,
+        negatives: str = "random",
+    ):
         super().__init__()
         with owner(self):
             self.n_features = check_positive_int("n_features", n_features)
             self.n_features_b = check_positive_int("n_features_b", n_features if n_features_b is None else n_features_b)
             self.n_components = K = check_positive_int("n_components", n_components)
-            self.image_shape, self.image_shape_b = image_shape, (image_shape if image_shape_b is None else image_shape_b)
+            self.image_shape, self.image_shape_b = (
+                image_shape,
+                (image_shape if image_shape_b is None else image_shape_b),
+            )
             self.shared_heads = bool(shared_heads)
             if self.shared_heads and network != "mlp":
                 raise ValueError(f"The 'shared_heads' argument of VBTA needs network='mlp'. Got network={network!r}.")
@@ -226,8 +246,10 @@ class VBTA(LatentModel):
         _, _, likelihood, D = self._parts(domain)
         x = check_tensor(name, x, ndim=2)
         if x.shape[1] != D:
-            raise ValueError(f"The {name!r} argument of VBTA must have {D} columns (domain {domain.upper()}); "
-                             f"got shape {tuple(x.shape)}.")
+            raise ValueError(
+                f"The {name!r} argument of VBTA must have {D} columns (domain {domain.upper()}); "
+                f"got shape {tuple(x.shape)}."
+            )
         if support:
             likelihood.check_data(name, x)
         return x, x.shape[0]
@@ -249,14 +271,18 @@ class VBTA(LatentModel):
     def _check_negatives(negatives, n_pairs: int) -> torch.Tensor:
         neg = check_tensor("negatives", negatives, ndim=2, dtype="int").to(torch.long)
         if tuple(neg.shape) != (n_pairs, 2):
-            raise ValueError(f"The 'negatives' argument of VBTA must be ({n_pairs}, 2): a negative pair per pair "
-                             f"and view; got shape {tuple(neg.shape)}.")
+            raise ValueError(
+                f"The 'negatives' argument of VBTA must be ({n_pairs}, 2): a negative pair per pair "
+                f"and view; got shape {tuple(neg.shape)}."
+            )
         own = torch.arange(n_pairs, device=neg.device).unsqueeze(1)
         bad = (neg < 0) | (neg >= n_pairs) | (neg == own)
         if bool(bad.any()):
             r = int(bad.any(1).nonzero()[0])
-            raise ValueError(f"The 'negatives' argument of VBTA must name another pair in [0, {n_pairs}); "
-                             f"row {r} is {neg[r].tolist()}.")
+            raise ValueError(
+                f"The 'negatives' argument of VBTA must name another pair in [0, {n_pairs}); "
+                f"row {r} is {neg[r].tolist()}."
+            )
         return neg
 
     def plate_sizes(self, x=None, y=None, pairs=None, **inputs) -> dict[str, int]:
@@ -379,8 +405,9 @@ class VBTA(LatentModel):
         _, decoder, likelihood, _ = self._parts(domain)
         z = check_tensor("z", z).to(self._device())
         if z.shape[-1] != self.n_components:
-            raise ValueError(f"The 'z' argument of VBTA must end in n_components = {self.n_components}; "
-                             f"got {tuple(z.shape)}.")
+            raise ValueError(
+                f"The 'z' argument of VBTA must end in n_components = {self.n_components}; got {tuple(z.shape)}."
+            )
         return likelihood.mean(decoder(z))
 
     def reconstruct(self, x, guide=None, *, domain: str = "a") -> torch.Tensor:
@@ -432,8 +459,12 @@ class VBTA(LatentModel):
         if check_choice("distance", distance, ("mean", "model")) == "mean":
             d = torch.cdist(lq, lc).pow(2)
         else:
-            d = torch.cat([self._distance(lq[i : i + 64, None], sq[i : i + 64, None], lc[None], sc[None]).sum(-1)
-                           for i in range(0, lq.shape[0], 64)])
+            d = torch.cat(
+                [
+                    self._distance(lq[i : i + 64, None], sq[i : i + 64, None], lc[None], sc[None]).sum(-1)
+                    for i in range(0, lq.shape[0], 64)
+                ]
+            )
         return d.topk(min(k, m), dim=1, largest=False).indices.cpu()
 
 
@@ -490,7 +521,10 @@ def _paired_masks(pairs, n_a, n_b, x, y):
     if pairs is None or x is None or y is None:
         return None
     pairs = pairs.to(torch.long)
-    out = {"a": torch.zeros(n_a, dtype=torch.bool, device=x.device), "b": torch.zeros(n_b, dtype=torch.bool, device=y.device)}
+    out = {
+        "a": torch.zeros(n_a, dtype=torch.bool, device=x.device),
+        "b": torch.zeros(n_b, dtype=torch.bool, device=y.device),
+    }
     out["a"][pairs[:, 0]] = True
     out["b"][pairs[:, 1]] = True
     return out

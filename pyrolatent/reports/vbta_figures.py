@@ -41,8 +41,14 @@ def _images(flat: torch.Tensor, shape) -> np.ndarray:
     return flat.detach().cpu().double().reshape(-1, *shape).numpy()
 
 
-def translation_grid_figure(model: VBTA, source: torch.Tensor, truth: torch.Tensor | None = None, *,
-                            from_domain: str = "a", title: str | None = None) -> Figure:
+def translation_grid_figure(
+    model: VBTA,
+    source: torch.Tensor,
+    truth: torch.Tensor | None = None,
+    *,
+    from_domain: str = "a",
+    title: str | None = None,
+) -> Figure:
     """Rows: ``source`` objects, their translations, and ``truth`` (their true
     counterparts) or, without it, the round trip back to the source domain."""
     to_domain = "b" if from_domain == "a" else "a"
@@ -51,8 +57,11 @@ def translation_grid_figure(model: VBTA, source: torch.Tensor, truth: torch.Tens
     translated = model.translate(source, source=from_domain)
     third = truth if truth is not None else model.translate(translated, source=to_domain)
     n = source.shape[0]
-    rows = [("source", _images(source, shape_src)), ("translation", _images(translated, shape_tgt)),
-            ("true pair" if truth is not None else "round trip", _images(third, shape_src if truth is None else shape_tgt))]
+    rows = [
+        ("source", _images(source, shape_src)),
+        ("translation", _images(translated, shape_tgt)),
+        ("true pair" if truth is not None else "round trip", _images(third, shape_src if truth is None else shape_tgt)),
+    ]
     fig = Figure(figsize=(max(4.0, 0.6 * n), 2.2 * len(rows)))
     axes = fig.subplots(len(rows), 1)
     for ax, (label, images) in zip(axes, rows, strict=True):
