@@ -15,6 +15,9 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 @pytest.fixture(autouse=True)
 def _seed_and_validate():
+    # a test that calls a Pyro guide by hand outside a module-local context (as
+    # Pyro's own tests do) fills the global parameter store: start each test empty
+    pyro.clear_param_store()
     pyro.set_rng_seed(0)
     pyro.enable_validation(True)
     yield

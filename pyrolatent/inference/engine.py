@@ -29,6 +29,7 @@ from pyrolatent._pyro import local_params, seeded
 from .batching import Batcher, plate_sizes
 from .callbacks import Callback, EarlyStopping, StepInfo, check_callbacks
 from .checkpoint import load_checkpoint, save_checkpoint
+from .distributed import current_group
 from .inputs import ChecksInputs, as_model_inputs
 from .interrupts import stop_signals
 from .result import FitResult
@@ -160,7 +161,7 @@ def restore(model, data, checkpoint_path, *, guide=None, device="cpu") -> FitRes
     with local_params(model, guide), seeded(0):
         run = _Run(model, guide, inputs, settings, [])
         run.setup()
-        run.resume(state)
+        run.resume(state, compare_settings=False)
         run.last_checkpoint = Path(checkpoint_path)
         return run.result(run.state.step, time.perf_counter())
 
@@ -185,6 +186,15 @@ class _Run:
         self.ckpt_path = Path(settings.checkpoint_path) if settings.checkpoint_path is not None else None
         self.last_checkpoint = None
         self.notes: list[str] = []
+        # data-parallel: each rank fits its share of every plate (see .distributed)
+        self.group = current_group()
+        self.full_indices = None
+        if self.group is not None and self.batcher is None:
+            sizes = plate_sizes(model, inputs)
+            full = {k: torch.arange(n, device=self.device) for k, n in sizes.items()}
+            self.full_indices = full["data"] if list(full) == ["data"] else full
+        self.stop_flag = None  # the signal flag of the running loop
+        self.group_stop = False
 
     # -- set-up --------------------------------------------------------------
     def _modules(self):
@@ -194,6 +204,8 @@ class _Run:
     def setup(self):
         for _, module in self._modules():
             module.to(self.device)
+        if self.group is not None:  # every rank draws what rank 0 draws
+            self.group.broadcast_start([], self.device)
         self.elbo = self.settings.make_elbo()
         # One forward pass creates lazily built parameters (autoguides) and
         # finds the parameters of function guides in the parameter store.
@@ -224,20 +236,30 @@ class _Run:
         )
         self.losses = torch.full((self.total,), math.nan, device=self.device)
         self.gnorms = torch.full((self.total,), math.nan, device=self.device)
+        if self.group is not None:  # every rank starts from rank 0's parameters
+            self.group.broadcast_start(list(self.state.tensors().values()), self.device)
 
     # -- checkpoints ---------------------------------------------------------
     def _save(self) -> None:
+        if self.group is not None and not self.group.is_main:  # only rank 0 writes
+            self.last_checkpoint = self.ckpt_path
+            return
         step = self.state.step
         save_checkpoint(self.ckpt_path, self.state.to_checkpoint(self.losses[:step], self.settings.to_dict()))
         self.last_checkpoint = self.ckpt_path
 
-    def resume(self, state: dict | None = None) -> None:
+    def resume(self, state: dict | None = None, *, compare_settings: bool = True) -> None:
         if state is None:
             if not self.ckpt_path.is_file():  # a first run with resume=True starts fresh
                 return
             state = load_checkpoint(self.ckpt_path)
+        saved = state.get("settings") if isinstance(state.get("settings"), dict) else {}
         self.notes += self.state.check_checkpoint(
-            state, settings=self.settings.to_dict(), total_steps=self.total, path=self.ckpt_path
+            state,
+            settings=self.settings.to_dict() if compare_settings else saved,
+            total_steps=self.total,
+            path=self.ckpt_path,
+            continuing=compare_settings,
         )
         self.state.restore(state)
         for group in self.optimizer.param_groups:  # a changed lr is applied (and recorded in the settings)
@@ -246,6 +268,9 @@ class _Run:
 
     # -- the loop ------------------------------------------------------------
     def _draw(self, step: int):
+        if self.group is not None:
+            whole = self.full_indices if self.batcher is None else self.batcher.draw(step)
+            return self.group.shard(whole)
         return None if self.batcher is None else self.batcher.draw(step)
 
     def _kwargs(self, idx):
@@ -257,6 +282,9 @@ class _Run:
         self.optimizer.zero_grad(set_to_none=True)
         loss = self.elbo.differentiable_loss(self.model, self.guide, **self._kwargs(idx))
         loss.backward()
+        if self.group is not None:  # one all-reduce: mean gradient, mean loss, any rank's stop
+            stop = self.stop_flag is not None and self.stop_flag["set"] is not None
+            loss, self.group_stop = self.group.average(self.params, loss, stop)
         if self.settings.clip_norm is not None:
             gnorm = torch.nn.utils.clip_grad_norm_(self.params, self.settings.clip_norm)
         else:
@@ -348,7 +376,8 @@ class _Run:
         bar = tqdm(total=self.total, initial=start_step, disable=not self.settings.progress, unit="step", dynamic_ncols=True)
         t0 = time.perf_counter()
         try:
-            with stop_signals() as stop:
+            with stop_signals() as signals:
+                self.stop_flag = signals
                 while self.state.step < self.total:
                     try:
                         loss = self._one_step()
@@ -360,12 +389,13 @@ class _Run:
                             raise
                         raise raised from exc
                     step = self.state.step
+                    stopping = self.group_stop if self.group is not None else signals["set"] is not None
                     epoch = (step - 1) // self.steps_per_epoch
                     for cb in self.callbacks:
                         cb.on_step(StepInfo(step - 1, epoch, loss.detach(), self.model, self.guide))
                     every = self.settings.checkpoint_every
                     ckpt_due = every is not None and step % every == 0
-                    if step % self.log_every == 0 or step == self.total or ckpt_due or stop["set"]:
+                    if step % self.log_every == 0 or step == self.total or ckpt_due or stopping:
                         window_loss, snapshot = self._check(window_start, snapshot, t0, start_step)
                         bar.update(step - window_start)
                         bar.set_postfix(epoch=epoch, elbo=f"{-window_loss:.4g}", refresh=False)
@@ -375,7 +405,7 @@ class _Run:
                         if self._callbacks_stop(window_loss, epoch):
                             converged = any(isinstance(cb, EarlyStopping) and cb.stopped for cb in self.callbacks)
                             break
-                    if stop["set"]:
+                    if stopping:
                         interrupted = True
                         break
         except KeyboardInterrupt:

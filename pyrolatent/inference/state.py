@@ -95,9 +95,11 @@ class FitState:
         state["settings"] = dict(settings)
         return state
 
-    def check_checkpoint(self, state: dict, *, settings: dict, total_steps: int, path) -> list[str]:
+    def check_checkpoint(self, state: dict, *, settings: dict, total_steps: int, path, continuing: bool = True) -> list[str]:
         """Refuse a checkpoint that cannot continue this fit (``CheckpointError``
-        naming what differs); return notes on settings that changed harmlessly."""
+        naming what differs); return notes on settings that changed harmlessly.
+        With ``continuing=False`` (loading a fit to look at it) only the model
+        and its parameters must match."""
         path = Path(path) if path is not None else None
         missing = [k for k in REQUIRED_KEYS if k not in state]
         if missing:
@@ -135,7 +137,7 @@ class FitState:
                 raise CheckpointError(
                     f"Checkpoint {str(path)!r} was written for {state['perm'].numel()} data rows; these data have {n}."
                 )
-        if self.batcher is None and state.get("batching") is not None:
+        if continuing and self.batcher is None and state.get("batching") is not None:
             raise CheckpointError(
                 f"Checkpoint {str(path)!r} was written by a minibatch fit; this fit uses full batches. "
                 "Resume with the same 'batch_size'."

@@ -68,7 +68,9 @@ def test_minibatch_plate_has_the_fixed_name_and_dim(case):
     idx = torch.tensor([0, 3, 5])
     inputs = as_model_inputs(data)
     n = inputs["x"].shape[0]
-    trace = poutine.trace(model).get_trace(**inputs, subsample=idx)
+    # as SVI runs it: the guide draws the latents, the model scores them
+    guide_trace = poutine.trace(model.default_guide()).get_trace(**inputs, subsample=idx)
+    trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(**inputs, subsample=idx)
     frames = trace.nodes["x"]["cond_indep_stack"]
     assert [(f.name, f.dim, f.size, f.full_size) for f in frames] == [("data", -1, 3, n)]
     assert trace.nodes["x"]["value"].shape[0] == 3
