@@ -313,12 +313,19 @@ class VBTA(LatentModel):
         return state
 
     def forward(self, x=None, y=None, pairs=None, negatives=None, subsample=None, *, n_samples=None):
-        """Run the generative story (see the module docstring); data enter only through ``obs=``."""
+        """Run the generative story (see the module docstring); data enter only through ``obs=``.
+
+        Given only ``x`` (only ``y``), the model is the VAE of that domain; given
+        neither, it draws ``n_samples`` objects of each domain from the prior.
+        """
         x, n_a = self._rows_once(x, n_samples, "a", "x")
         y, n_b = self._rows_once(y, n_samples, "b", "y")
         prior = self.prior()
         paired = _paired_masks(pairs, n_a, n_b, x, y)
+        prior_only = x is None and y is None  # without data both domains are drawn; with one, only its own
         for plate, site, obs_site, rows, domain in (("data", "z_x", "x", x, "a"), ("data_b", "z_y", "y", y, "b")):
+            if rows is None and not prior_only:
+                continue
             _, decoder, likelihood, _ = self._parts(domain)
             idx = plate_subsample(subsample, plate)
             with pyro.plate(plate, n_a if domain == "a" else n_b, subsample=idx, dim=-1) as i:

@@ -223,3 +223,13 @@ def test_given_negatives_are_checked():
     data = {**_data(), "negatives": torch.tensor([[1, 2], [1, 1], [0, 1]])}
     with pytest.raises(ValueError, match=r"'negatives' argument of VBTA must name another pair.*row 1 is \[1, 1\]"):
         fit(_model(), data, num_steps=1)
+
+
+def test_one_domain_alone_is_that_domains_vae_and_no_data_draws_both():
+    model = _model()
+    data = _data()
+    trace = poutine.trace(model).get_trace(x=data["x"])
+    sites = {name for name, site in trace.nodes.items() if site["type"] == "sample"}
+    assert {"z_x", "x"} <= sites and not sites & {"y", "z_y", "z", "t_x"}
+    prior = poutine.trace(model).get_trace(n_samples=3)
+    assert prior.nodes["x"]["value"].shape == (3, D_A) and prior.nodes["y"]["value"].shape == (3, D_B)
