@@ -62,7 +62,8 @@ def translation_grid_figure(
         ("translation", _images(translated, shape_tgt)),
         ("true pair" if truth is not None else "round trip", _images(third, shape_src if truth is None else shape_tgt)),
     ]
-    fig = Figure(figsize=(max(4.0, 0.6 * n), 2.2 * len(rows)))
+    width = max(4.0, 0.6 * n)
+    fig = Figure(figsize=(width, 0.7 + len(rows) * (0.35 + width / n)))
     axes = fig.subplots(len(rows), 1)
     for ax, (label, images) in zip(axes, rows, strict=True):
         _show(ax, tile_images(images, n), 0.0, 1.0, label)
