@@ -7,7 +7,9 @@ directory holds ``checkpoint.pt`` (tensors only), ``settings.json``,
 ``losses.csv``, ``summary.json`` and ``run.json`` (the command's arguments,
 from which ``pyrolatent report DIR`` rebuilds the model); with ``--report``
 also a ``report/`` folder. Bad arguments or data end the program with one
-line on stderr and exit code 2.
+line on stderr and exit code 2; Ctrl-C or SIGTERM with one line saying what was
+kept, and exit code 130 or 143 (see :mod:`pyrolatent.cli.common` for where a
+run lives, checkpoints and ``--resume``).
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ import argparse
 import re
 import sys
 
-from pyrolatent.inference import CheckpointError, NonFiniteLossError
+from pyrolatent.inference import CheckpointError, DistributedError, NonFiniteLossError
 
-from .common import add_common_arguments, entries, run_fit, run_report
+from .common import Interrupted, add_common_arguments, entries, run_fit, run_report
 
 __all__ = ["main"]
 
@@ -60,8 +62,19 @@ def main(argv=None) -> int:
             run_fit(args)
         elif args.command == "report":
             run_report(args)
-    except (ValueError, TypeError, FileNotFoundError, CheckpointError, NonFiniteLossError, OSError) as exc:
+    except (
+        ValueError,
+        TypeError,
+        FileNotFoundError,
+        CheckpointError,
+        NonFiniteLossError,
+        DistributedError,
+        OSError,
+    ) as exc:
         message = " ".join(str(exc).split("\n")[0].split())
         print(f"pyrolatent: error: {_flag_names(message, parser, args)}", file=sys.stderr)
         return 2
+    except Interrupted as exc:  # Ctrl-C or SIGTERM: what was kept, and 130 or 143
+        print(f"pyrolatent: {exc}", file=sys.stderr)
+        return exc.exit_code
     return 0

@@ -33,15 +33,10 @@ IDX_LABELS_MAGIC = 2049  # unsigned bytes, 1 dimension
 def existing_file(path, argument: str = "path") -> Path:
     """Return ``path`` as a :class:`Path` if it names an existing file."""
     if not isinstance(path, (str, Path)):
-        raise TypeError(
-            f"The {argument!r} argument must be a path (str or pathlib.Path); "
-            f"got {type(path).__name__}."
-        )
+        raise TypeError(f"The {argument!r} argument must be a path (str or pathlib.Path); got {type(path).__name__}.")
     p = Path(path).expanduser()
     if not p.exists():
-        raise FileNotFoundError(
-            f"The {argument!r} argument must name an existing file; got '{path}' (no such file)."
-        )
+        raise FileNotFoundError(f"The {argument!r} argument must name an existing file; got '{path}' (no such file).")
     if not p.is_file():
         raise FileNotFoundError(
             f"The {argument!r} argument must name an existing file; got '{path}' (not a regular file)."
@@ -58,8 +53,7 @@ def read_bytes(path: Path) -> bytes:
         return gzip.decompress(raw)
     except (EOFError, OSError, zlib.error) as exc:
         raise ValueError(
-            f"The file '{path}' looks gzip-compressed but could not be decompressed "
-            f"(truncated or corrupt): {exc}"
+            f"The file '{path}' looks gzip-compressed but could not be decompressed (truncated or corrupt): {exc}"
         ) from exc
 
 
@@ -111,8 +105,16 @@ def _is_number(cell: str) -> bool:
 
 def read_csv(path: Path) -> np.ndarray:
     """Read a numeric, comma-separated file; a first row of non-numeric names is skipped."""
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        lines = [(i + 1, row) for i, row in enumerate(csv.reader(handle)) if any(c.strip() for c in row)]
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            lines = [(i + 1, row) for i, row in enumerate(csv.reader(handle)) if any(c.strip() for c in row)]
+    except UnicodeDecodeError as exc:
+        raw = path.read_bytes()
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ValueError(
+            f"The file '{path}' must be UTF-8 text; byte 0x{raw[exc.start]:02x} at line {line} is not UTF-8 "
+            "(is it saved as Latin-1 or a spreadsheet's own format?). Save it as UTF-8 CSV."
+        ) from None
     if lines and not any(_is_number(c.strip()) for c in lines[0][1]):
         lines = lines[1:]  # a header of column names
     if not lines:
@@ -136,14 +138,37 @@ def read_csv(path: Path) -> np.ndarray:
     return values
 
 
+_NPY_MAGIC = b"\x93NUMPY"
+
+
 def read_npy(path: Path) -> np.ndarray:
-    """Read a 2-D numeric ``.npy`` array (no pickles)."""
+    """Read a 2-D numeric ``.npy`` array (never pickles, and never suggests loading one).
+
+    A file without the ``.npy`` magic bytes is refused before NumPy sees it, so
+    that a text table or archive named ``.npy`` gets a message about what it is
+    rather than NumPy's advice to load it as a pickle.
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(len(_NPY_MAGIC))
+    if head != _NPY_MAGIC:
+        kind = (
+            "a zip archive (.npz?)"
+            if head.startswith(b"PK")
+            else ("text" if head and all(32 <= b < 127 or b in b"\t\r\n" for b in head) else "something else")
+        )
+        raise ValueError(
+            f"The file '{path}' is not a NumPy .npy file (it lacks the .npy header; it looks like {kind}). "
+            "Write it with numpy.save, or read a text table with csv:PATH."
+        )
     try:
         arr = np.load(path, allow_pickle=False)
-    except ValueError as exc:
+    except (ValueError, EOFError, OSError) as exc:
+        reason = str(exc)
+        if "pickle" in reason or "Object arrays" in reason:
+            reason = "it holds Python objects (dtype object), which pyrolatent never loads"
         raise ValueError(
-            f"The file '{path}' must hold a plain numeric NumPy array; it could not be read: {exc}"
-        ) from exc
+            f"The file '{path}' must hold a plain numeric NumPy array; it could not be read: {reason}."
+        ) from None
     if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "biuf":
         kind = getattr(arr, "dtype", type(arr).__name__)
         raise ValueError(f"The file '{path}' must hold a numeric array; got dtype {kind}.")

@@ -4,13 +4,15 @@ A checkpoint is one ``torch.save`` file holding only tensors, numbers, strings,
 lists and dicts, so :func:`torch.load` reads it with ``weights_only=True``.
 It is first written to a temporary file in the same folder, flushed to disk,
 and then renamed over the old one (:func:`os.replace` is atomic on POSIX), so
-a crash while writing leaves the previous checkpoint intact.
+a crash while writing leaves the previous checkpoint intact. The file gets the
+permissions of any new file (``0666`` less the umask, as the rest of a run
+directory), so others can read a shared run.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 import torch
@@ -30,7 +32,9 @@ def save_checkpoint(path: str | os.PathLike, state: dict) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": FORMAT, "version": VERSION, **state}
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp_name = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    # O_EXCL on a random name, and the umask decides the mode (mkstemp would make it 0600)
+    fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as handle:
             torch.save(payload, handle)
@@ -68,8 +72,7 @@ def check_compatible(state: dict, *, model_class: str, shapes: dict[str, tuple],
     """Refuse a checkpoint of another model class or with other parameter shapes."""
     if state.get("model_class") != model_class:
         raise CheckpointError(
-            f"Checkpoint {str(path)!r} was written for model {state.get('model_class')!r}, "
-            f"not for {model_class!r}."
+            f"Checkpoint {str(path)!r} was written for model {state.get('model_class')!r}, not for {model_class!r}."
         )
     saved = {name: tuple(t.shape) for name, t in state["params"].items()}
     if saved != shapes:

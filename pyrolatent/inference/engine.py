@@ -373,11 +373,12 @@ class _Run:
         snapshot = self.state.capture()
         window_start = start_step
         interrupted = converged = False
+        stop = {"set": None}
         bar = tqdm(total=self.total, initial=start_step, disable=not self.settings.progress, unit="step", dynamic_ncols=True)
         t0 = time.perf_counter()
         try:
             with stop_signals() as signals:
-                self.stop_flag = signals
+                self.stop_flag = stop = signals
                 while self.state.step < self.total:
                     try:
                         loss = self._one_step()
@@ -389,10 +390,12 @@ class _Run:
                             raise
                         raise raised from exc
                     step = self.state.step
-                    stopping = self.group_stop if self.group is not None else signals["set"] is not None
                     epoch = (step - 1) // self.steps_per_epoch
                     for cb in self.callbacks:
                         cb.on_step(StepInfo(step - 1, epoch, loss.detach(), self.model, self.guide))
+                    # one process: a signal during this step or its callbacks stops after it;
+                    # several: all ranks stop at the step where any rank had seen one
+                    stopping = self.group_stop if self.group is not None else signals["set"] is not None
                     every = self.settings.checkpoint_every
                     ckpt_due = every is not None and step % every == 0
                     if step % self.log_every == 0 or step == self.total or ckpt_due or stopping:
@@ -410,6 +413,7 @@ class _Run:
                         break
         except KeyboardInterrupt:
             interrupted = True
+            stop["set"] = stop["set"] or "SIGINT"
             # The interrupt may have come in the middle of a step: go back to the
             # last checked state and replay the steps that finished cleanly.
             finished = self.state.step
@@ -424,6 +428,7 @@ class _Run:
         if self.ckpt_path is not None:
             self._save()
         result = self.result(start_step, t0, interrupted=interrupted, converged=converged)
+        result.stopped_by = stop["set"] if interrupted else None
         result.notes = list(self.notes)
         for cb in self.callbacks:
             cb.on_end(result)

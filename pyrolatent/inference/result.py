@@ -47,6 +47,9 @@ class FitResult:
         a learning rate changed on resume).
     checkpoint_path : pathlib.Path, optional
         The last checkpoint written, if any.
+    stopped_by : str, optional
+        The signal that interrupted the fit (``"SIGINT"`` for Ctrl-C or
+        ``"SIGTERM"``), None when it was not interrupted.
     """
 
     model: Any
@@ -62,6 +65,7 @@ class FitResult:
     data: dict = field(default_factory=dict, repr=False)
     checkpoint_path: Path | None = None
     notes: list = field(default_factory=list)
+    stopped_by: str | None = None
 
     @property
     def final_loss(self) -> float:

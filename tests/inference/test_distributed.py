@@ -123,3 +123,26 @@ def test_a_rank_killed_mid_fit_leaves_a_loadable_checkpoint(tmp_path):
     assert "Rank 0 of 2" in outs[0][1] and "stopped answering" in outs[0][1]
     state = load_checkpoint(tmp_path / "ckpt.pt")
     assert 0 < state["step"] <= 23 and state["step"] % 5 == 0
+
+
+def test_torchrun_runs_the_command_line_with_rank_0_writing(tmp_path):
+    import json
+
+    from pyrolatent.cli import main
+
+    csv = tmp_path / "bishop.csv"
+    import numpy as np
+
+    np.savetxt(csv, make_bishop(n_samples=120, seed=0).x.numpy(), delimiter=",")
+    common = ["fit", "bpca", "--data", f"csv:{csv}", "--n-components", "4", "--steps", "40", "--batch-size", "40",
+              "--device", "cpu"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(_free_port()),
+           "-m", "pyrolatent", *common, "--out", str(tmp_path / "two")]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("run directory:") == 1  # only rank 0 writes and reports
+    assert main([*common, "--out", str(tmp_path / "one")]) == 0
+    two = json.loads((tmp_path / "two" / "summary.json").read_text())
+    one = json.loads((tmp_path / "one" / "summary.json").read_text())
+    assert two["final_elbo"] == pytest.approx(one["final_elbo"], rel=1e-4)
