@@ -72,9 +72,11 @@ def add_vbta_arguments(parser: argparse.ArgumentParser) -> None:
         help="separate networks per domain (default: shared encoder heads and decoder trunk)",
     )
     vb = parser.add_argument_group("domains", "the second domain, the known pairs and the cross-domain terms")
-    vb.add_argument("--data-b", required=True, help="domain B: " + " | ".join(DOMAIN_TRANSFORMS) + " | a data spec")
+    vb.add_argument(
+        "--data-b", default=None, help="(needed) " + "domain B: " + " | ".join(DOMAIN_TRANSFORMS) + " | a data spec"
+    )
     vb.add_argument("--aligned", action="store_true", help="row i of --data-b shows row i of --data")
-    pairs = vb.add_mutually_exclusive_group(required=True)
+    pairs = vb.add_mutually_exclusive_group()  # one is needed: checked when the data are prepared
     pairs.add_argument("--pairs", type=int, help="reveal N seeded training pairs of aligned domains (0: none)")
     pairs.add_argument("--pairs-file", help="(row of A, row of B) pairs: a .csv or .npy file")
     vb.add_argument(
@@ -268,6 +270,11 @@ def describe_vbta(summary: dict) -> str:
 
 
 def _check_weights(args, data: Dataset) -> Dataset:
+    # not argparse's required=: 'pyrolatent report' rebuilds the defaults without them
+    if args.data_b is None:
+        raise ValueError("The '--data-b' option is needed: " + " | ".join(DOMAIN_TRANSFORMS) + " | a data spec.")
+    if args.pairs is None and args.pairs_file is None:
+        raise ValueError("One of the '--pairs N' and '--pairs-file PATH' options is needed (--pairs 0: no pairs).")
     for flag, value in (("--triplet-weight", args.triplet_weight), ("--cycle-weight", args.cycle_weight)):
         if not (math.isfinite(value) and value >= 0):
             raise ValueError(f"The '{flag}' option must be a finite number >= 0. Got {value} instead.")

@@ -101,3 +101,20 @@ def test_negative_weights_are_refused_by_flag(tmp_path, capsys, flag):
     ]
     assert main(argv) == 2
     assert flag in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [(["--pairs", "5"], "'--data-b' option is needed"), (["--data-b", "transpose"], "'--pairs N' and '--pairs-file")],
+)
+def test_the_second_domain_and_the_pairs_are_needed(tmp_path, capsys, argv, match):
+    assert main(["fit", "vbta", *argv, "--steps", "1", "--out", str(tmp_path / "run")]) == 2
+    assert match in capsys.readouterr().err
+
+
+def test_report_rebuilds_a_vbta_run(tmp_path):
+    out = tmp_path / "run"
+    argv = ["fit", "vbta", "--data-b", "rot90", "--pairs", "10", "--steps", "5", "--hidden", "16", "--out", str(out)]
+    assert main(argv) == 0
+    assert main(["report", str(out)]) == 0
+    assert (out / "report" / "translations_ab.png").is_file() and (out / "report" / "joint_samples.png").is_file()
