@@ -86,7 +86,10 @@ class ModelEntry:
     ``default_batch_size`` applies when ``--batch-size`` is not given (None:
     full batch); ``model_inputs(args, train)`` gives what the model is fitted
     on when it is more than the training rows (e.g. ``{"x": ..., "triplets":
-    ...}``; default: the training ``Dataset``).
+    ...}``; default: the training ``Dataset``); ``batch_sizes(args, inputs,
+    batch_size)`` turns ``--batch-size`` (or None) into the ``batch_size`` of
+    :func:`~pyrolatent.inference.fit` for a model with several plates (an int
+    or ``{plate: size}``).
     """
 
     build: Callable[[argparse.Namespace, Dataset], object]
@@ -98,6 +101,7 @@ class ModelEntry:
     prepare: Callable[[argparse.Namespace, Dataset], Dataset] | None = None
     add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
     model_inputs: Callable[[argparse.Namespace, Dataset], object] | None = None
+    batch_sizes: Callable[[argparse.Namespace, dict, int | None], object] | None = None
 
 
 def _fit_data(args, entry: ModelEntry, data: Dataset):
@@ -222,6 +226,14 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
         metavar="R",
         help="fit R copies from seeds SEED..SEED+R-1 and report their agreement (R-hat across restarts)",
     )
+
+
+def _fit_batch_size(args, entry: ModelEntry, data: Dataset):
+    """The ``batch_size`` of the fit: the entry's ``batch_sizes`` hook (models with
+    several plates), else :func:`_batch_size`."""
+    if entry.batch_sizes is not None:
+        return entry.batch_sizes(args, _fit_data(args, entry, data), args.batch_size)
+    return _batch_size(args, entry, data.n_samples)
 
 
 def _batch_size(args, entry: ModelEntry, n_train: int):
@@ -356,7 +368,7 @@ def _fit_worker(args, entry: ModelEntry, group) -> dict:
         resume=resumed,
         num_steps=args.steps,
         lr=args.lr if args.lr is not None else entry.default_lr,
-        batch_size=_batch_size(args, entry, data.n_samples),
+        batch_size=_fit_batch_size(args, entry, data),
         seed=args.seed,
         device=args.device,
     )
@@ -389,7 +401,7 @@ def run_fit(args) -> dict:
         settings = dict(
             num_steps=args.steps,
             lr=args.lr if args.lr is not None else entry.default_lr,
-            batch_size=_batch_size(args, entry, data.n_samples),
+            batch_size=_fit_batch_size(args, entry, data),
             seed=args.seed,
             device=args.device,
             progress=args.progress,

@@ -23,6 +23,7 @@ from .graph_vae import GraphVAE, GraphVAEGuide
 from .registry import REGISTRY, ModelSpec, get_model_spec
 from .triplet_vae import TripletVAE
 from .vae import VAE
+from .vbta import VBTA, VBTAGuide
 
 __all__ = [
     "HOOKS",
@@ -49,6 +50,8 @@ __all__ = [
     "StandardNormalPrior",
     "TripletVAE",
     "VAE",
+    "VBTA",
+    "VBTAGuide",
     "VampPrior",
     "get_model_spec",
 ]
