@@ -202,7 +202,7 @@ def sample_guide(
         size = max(1, sum(v.numel() for v in observed))
         num_predictive = max(_MIN_PREDICTIVE, _PREDICTIVE_VALUES // size)
     num_predictive = min(num_predictive, num_samples)
-    with local_params(), seeded(seed):
+    with local_params(result), seeded(seed):
         return draw_from_guide(
             result.model,
             result.guide,

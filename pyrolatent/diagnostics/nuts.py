@@ -169,7 +169,7 @@ def run_nuts(
     )
     mcmc = MCMC(kernel, num_samples=num_samples, warmup_steps=num_warmup, num_chains=1, disable_progbar=not progress)
     t0 = time.perf_counter()
-    with local_params(), seeded(seed), warnings.catch_warnings():
+    with local_params(model), seeded(seed), warnings.catch_warnings():
         # The JIT path warns that torch.jit.trace is deprecated; the sampler is unaffected.
         warnings.filterwarnings("ignore", message=".*jit.*", category=DeprecationWarning)
         warnings.filterwarnings("ignore", message=".*jit.*", category=FutureWarning)

@@ -108,7 +108,7 @@ def draw_quantities(model, guide, quantities: Quantities, num_samples: int, *, s
     """
     num_samples = check_positive_int("num_samples", num_samples, minimum=4)
     rows: dict[str, list] = {}
-    with local_params(), seeded(seed):
+    with local_params(model, guide), seeded(seed):
         for _ in range(num_samples):
             draw = quantities(model, guide)
             if not isinstance(draw, Mapping) or not draw:
