@@ -65,9 +65,9 @@ def test_a_plain_callable_gets_one_data_plate_and_a_clear_error_on_mixed_sizes()
 
 def test_minibatch_loss_is_unbiased_for_the_full_data_loss():
     data = _data()
-    model = ObjectsAndTriplets()
     elbo = pyro.infer.Trace_ELBO()
-    with pyro.settings.context(module_local_params=True):
+    with pyro.settings.context(module_local_params=True), torch.no_grad():
+        model = ObjectsAndTriplets()  # Pyro wants a module built under the setting it is used with
         full = float(elbo.differentiable_loss(model, guide, **data))
         batcher = Batcher(plate_sizes(model, data), {"data": 10, "triplets": 50}, torch.device("cpu"))
         torch.manual_seed(0)
@@ -121,6 +121,7 @@ def test_the_model_sees_the_indices_of_each_plate():
     data = _data()
     sub = {"data": torch.tensor([1, 2]), "triplets": torch.tensor([5, 6, 7])}
     with pyro.settings.context(module_local_params=True):
-        trace = poutine.trace(ObjectsAndTriplets()).get_trace(**data, subsample=sub)
+        model = ObjectsAndTriplets()
+        trace = poutine.trace(model).get_trace(**data, subsample=sub)
     assert trace.nodes["x"]["value"].shape[0] == 2 and trace.nodes["t"]["value"].shape[0] == 3
     assert trace.nodes["t"]["scale"] == pytest.approx(N_TRI / 3)

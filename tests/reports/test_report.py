@@ -146,11 +146,13 @@ def test_generic_sections_atomic_failure_and_replacement(plain_result, tmp_path,
     assert {p.name for p in first.parent.glob("*.png")} == {"elbo.png", "ppc_x.png", "khat.png"}
     before = first.read_bytes()
 
-    def broken(self, result, data):
+    def broken(model, guide, data):
         raise RuntimeError("figure failed")
 
+    from pyrolatent.reports.model_figures import MODEL_FIGURES
+
     with monkeypatch.context() as patch:
-        patch.setattr(type(plain_result.model), "report_figures", broken, raising=False)
+        patch.setitem(MODEL_FIGURES, type(plain_result.model), broken)
         with pytest.raises(RuntimeError, match="figure failed"):
             write_report(plain_result, None, tmp_path, num_samples=50, title="second")
     assert first.read_bytes() == before
