@@ -19,7 +19,10 @@ from .autoencoder import Autoencoder, DeltaGuide
 from .base import HOOKS, LatentModel
 from .bpca import BayesianPCA, BPCAGuide, BPCAPosterior
 from .dae import CorruptingDeltaGuide, DenoisingAutoencoder
+from .mahalanobis import MahalanobisMetric
 from .registry import REGISTRY, ModelSpec, get_model_spec
+from .siamese import SiameseNetwork
+from .triplet_margin import TripletMarginNetwork
 from .triplet_vae import TripletVAE
 from .vae import VAE
 
@@ -41,9 +44,12 @@ __all__ = [
     "LatentModel",
     "Likelihood",
     "LowRankNormalGuide",
+    "MahalanobisMetric",
     "MixturePrior",
     "ModelSpec",
+    "SiameseNetwork",
     "StandardNormalPrior",
+    "TripletMarginNetwork",
     "TripletVAE",
     "VAE",
     "VampPrior",
