@@ -5,6 +5,7 @@
 PNG files, ``inference_data.nc`` (ArviZ groups) and ``diagnostics.json``.
 """
 
+from . import triplet_figures  # noqa: F401  (registers the TripletVAE figures)
 from .figures import (
     elbo_figure,
     image_grid_figure,
