@@ -15,6 +15,7 @@ from .figures import (
     ppc_figure,
     restarts_figure,
 )
+from .model_figures import model_figures, register_figures
 from .report import REPORT_DIR, write_report
 
 __all__ = [
@@ -23,8 +24,10 @@ __all__ = [
     "image_grid_figure",
     "khat_figure",
     "latent_scatter_figure",
+    "model_figures",
     "nuts_figure",
     "ppc_figure",
+    "register_figures",
     "restarts_figure",
     "write_report",
 ]

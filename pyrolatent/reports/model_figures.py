@@ -20,7 +20,7 @@ from pyrolatent.models import VAE, BayesianPCA
 
 from .vae_figures import vae_figures
 
-__all__ = ["MODEL_FIGURES", "figures_for", "model_findings", "register_figures"]
+__all__ = ["MODEL_FIGURES", "figures_for", "model_figures", "model_findings", "register_figures"]
 
 #: ``{model class: function(model, guide, data) -> {name: Figure}}``.
 MODEL_FIGURES: dict[type, Callable[..., dict]] = {}
@@ -42,6 +42,13 @@ def figures_for(model) -> Callable[..., dict] | None:
         if cls in MODEL_FIGURES:
             return MODEL_FIGURES[cls]
     return None
+
+
+def model_figures(result, data=None) -> dict:
+    """The figures the report shows for the model of ``result`` (``{name: Figure}``;
+    empty for a model with none): e.g. ``model_figures(result, data)["ard_relevance"]``."""
+    draw = figures_for(result.model)
+    return {} if draw is None else draw(result.model, result.guide, data if data is not None else result.data)
 
 
 @register_figures(BayesianPCA)
