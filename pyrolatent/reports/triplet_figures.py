@@ -46,7 +46,8 @@ def _latent_by_label(model, z: np.ndarray, y: np.ndarray | None) -> Figure:
     axes = np.atleast_1d(fig.subplots(1, n))
     for o, ax in enumerate(axes):
         dims = np.argsort(-masks[o], kind="stable")[:2]
-        ax.scatter(z[:, dims[0]], z[:, dims[1]], c=y if y is not None else "tab:blue", cmap="tab10", s=4, alpha=0.7)
+        colour = {"color": "tab:blue"} if y is None else {"c": y, "cmap": "tab10"}
+        ax.scatter(z[:, dims[0]], z[:, dims[1] if len(dims) > 1 else dims[0]], s=4, alpha=0.7, **colour)
         ax.set_xlabel(f"z[{dims[0]}]")
         ax.set_ylabel(f"z[{dims[1]}]" if len(dims) > 1 else "")
         ax.set_title(f"oracle {o}: its two heaviest dimensions" if n > 1 else "posterior means by label", fontsize=9)
