@@ -59,9 +59,9 @@ def test_a_failed_run_leaves_no_directory_and_keeps_an_old_one(tmp_path, bishop_
 @pytest.mark.parametrize(
     "data, message",
     [
-        ("pictures", "The 'data' argument must be one of digits, mnist:PATH"),
+        ("pictures", "The '--data' option must be one of digits, mnist:PATH"),
         ("mnist:/no/such/dir", "/no/such/dir"),
-        ("csv:", "'data' argument"),
+        ("csv:", "'--data' option"),
     ],
 )
 def test_bad_data_exits_with_one_clear_line(tmp_path, capsys, data, message):

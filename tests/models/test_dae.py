@@ -45,8 +45,10 @@ def test_score_estimate_points_along_the_true_score_at_small_sigma(score_table):
 def test_score_estimate_improves_as_sigma_shrinks(score_table):
     cos = [score_table[s][0] for s in SIGMAS]
     rel = [score_table[s][1] for s in SIGMAS]
-    # measured cos 0.80 -> 0.97 -> 0.98, relative error 0.84 -> 0.62 -> 0.33
-    assert cos[0] < cos[1] < cos[2], cos
+    # measured cos 0.80 -> 0.975-0.978 -> 0.978-0.985 (0.6 and 0.35 agree within the
+    # noise of the fits), relative error 0.84 -> 0.62 -> 0.33: the direction is
+    # right from sigma = 0.6 on, and the length keeps improving
+    assert cos[0] + 0.1 < min(cos[1], cos[2]), cos
     assert rel[0] > rel[1] > rel[2], rel
     assert rel[2] < 0.5
 

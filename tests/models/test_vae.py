@@ -30,6 +30,7 @@ from pyrolatent.components.nets import MLP, ConvDecoder, ConvTrunk
 from pyrolatent.data import binarize, load_digits
 from pyrolatent.diagnostics import pareto_khat
 from pyrolatent.inference import ImportanceWeightedELBO, fit, restore
+from pyrolatent.reports import model_figures
 from pyrolatent.models import (
     VAE,
     AmortizedNormalGuide,
@@ -321,19 +322,21 @@ def test_latent_manifold_grid_uses_inverse_normal_cdf(fitted):
 
 def test_encode_reconstruct_and_report_hooks(fitted, digits):
     x = digits[1].x[:16]
-    assert fitted.encode(x).shape == fitted.latent_mean(x, fitted.default_guide()).shape == (16, 2)
-    assert fitted.reconstruct(x).shape == fitted.reconstruct_data(x, None).shape == (16, 64)
-    assert fitted.sample_data(5, None).shape == (5, 64)
+    assert fitted.encode(x).shape == fitted.encode(x, fitted.default_guide()).shape == (16, 2)
+    assert fitted.reconstruct(x).shape == fitted.reconstruct(x, None).shape == (16, 64)
+    assert fitted.sample(5).shape == fitted.sample(5, fitted.default_guide()).shape == (5, 64)
+    assert all(type(fitted).supports(h) for h in ("encode", "reconstruct", "sample"))
+    assert not type(fitted).supports("identifiable_quantities")
     assert fitted.encode(x.reshape(16, 8, 8)).shape == (16, 2)  # images are flattened
 
 
 def test_report_figures(fitted, digits):
-    figs = fitted.report_figures(SimpleNamespace(guide=fitted.default_guide()), digits[1])
+    figs = model_figures(SimpleNamespace(model=fitted, guide=fitted.default_guide()), digits[1])
     assert set(figs) == {"latent_manifold", "prior_decoder_means", "psis_khat_per_example"}
     assert all(isinstance(f, Figure) for f in figs.values())
     figs["psis_khat_per_example"].savefig(io.BytesIO(), format="png")
     three = small_vae(n_components=3)
-    figs = three.report_figures(SimpleNamespace(guide=three.default_guide()), digits[1].subset(slice(0, 40)))
+    figs = model_figures(SimpleNamespace(model=three, guide=three.default_guide()), digits[1].subset(slice(0, 40)))
     assert "latent_manifold" not in figs and "psis_khat_per_example" in figs
 
 
@@ -424,7 +427,7 @@ def test_bad_evaluation_arguments(fitted, digits):
         fitted.log_likelihood(digits[1].x[:3], num_samples=0)
     with pytest.raises(ValueError, match=r"'dims' argument(?: of \w+)? must be two different latent indices below 2"):
         fitted.latent_manifold(3, dims=(1, 1))
-    with pytest.raises(ValueError, match=r"'x' argument of the amortised guide must be the data; got None"):
+    with pytest.raises(ValueError, match=r"'x' argument of AmortizedNormalGuide must be the data; got None"):
         fitted.default_guide()()
     with pytest.raises(ValueError, match=r"'n_pseudo_inputs' argument(?: of \w+)? must be a positive integer. Got 0"):
         VampPrior(fitted.encoder, 64, n_pseudo_inputs=0)
