@@ -3,7 +3,10 @@
 A deterministic autoencoder (:class:`pyrolatent.models.Autoencoder`): flat prior
 on the code, point-mass guide, Gaussian likelihood with one learned scale per
 feature. The held-out split (10 %) is fixed by ``--seed``; the summary gives
-the mean squared reconstruction error per example on both parts.
+the mean squared reconstruction error per example on both parts. With
+``--triplets SPEC`` it also evaluates (does not train) the codes on held-out
+triplets with the same metrics and keys as ``fit triplet``
+(:mod:`pyrolatent.cli._triplet_eval`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,14 @@ __all__ = ["ENTRY", "add_network_arguments", "reconstruction_mse"]
 def add_network_arguments(parser) -> None:
     group = parser.add_argument_group("model", "options of the autoencoder (latent size: --n-components, default 2)")
     group.add_argument("--hidden", type=_hidden, default=(400,), help="encoder hidden sizes, e.g. 400 or 512,256")
+
+
+def add_autoencoder_fit_arguments(parser) -> None:
+    """``fit autoencoder``'s flags: the network's, and ``--triplets`` to evaluate its codes."""
+    from ._triplet_eval import add_triplet_eval_arguments
+
+    add_network_arguments(parser)
+    add_triplet_eval_arguments(parser, required=False)
 
 
 def build_autoencoder(args, data: Dataset):
@@ -49,6 +60,10 @@ def summarize_autoencoder(args, result, train: Dataset, test: Dataset | None) ->
     }
     if test is not None:
         out.update(n_test=test.n_samples, test_mse=reconstruction_mse(model, test.x))
+    if getattr(args, "triplets", None) is not None:
+        from ._triplet_eval import evaluate_triplets
+
+        out.update(evaluate_triplets(args, model, result.guide, train))
     return out
 
 
@@ -56,7 +71,9 @@ def describe_autoencoder(summary: dict) -> str:
     text = f"train reconstruction MSE {summary['train_mse']:.4g}"
     if "test_mse" in summary:
         text += f", test {summary['test_mse']:.4g}"
-    return text + " (summed over features)"
+    from ._triplet_eval import describe_triplets
+
+    return text + " (summed over features)" + describe_triplets(summary)
 
 
 ENTRY = ModelEntry(
@@ -66,5 +83,5 @@ ENTRY = ModelEntry(
     default_lr=1e-3,
     default_batch_size=100,
     test_fraction=0.1,
-    add_arguments=add_network_arguments,
+    add_arguments=add_autoencoder_fit_arguments,
 )

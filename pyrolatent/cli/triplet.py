@@ -18,9 +18,9 @@ import argparse
 
 import torch
 
-from pyrolatent.data import Dataset, load_dataset
-from pyrolatent.data.triplets import TRIPLET_SPECS, make_triplet_split
+from pyrolatent.data import Dataset
 
+from ._triplet_eval import add_triplet_eval_arguments, evaluate_triplets, split_for_run
 from .common import ModelEntry
 from .vae import add_vae_arguments, describe_vae, prepare_vae, summarize_vae
 
@@ -31,8 +31,8 @@ MASKS = ("none", "split", "learn")
 
 def add_triplet_arguments(parser: argparse.ArgumentParser) -> None:
     add_vae_arguments(parser)
-    group = parser.add_argument_group("triplets", "the oracle's judgements")
-    group.add_argument("--triplets", required=True, help="one of: " + " | ".join(TRIPLET_SPECS) + " (join with +)")
+    add_triplet_eval_arguments(parser, required=True)
+    group = parser.add_argument_group("triplet VAE", "the triplet likelihood")
     group.add_argument("--distance", default="js", choices=("js", "symmetric_kl", "moment_matched", "sq_euclidean"))
     group.add_argument("--triplet-scale", type=float, default=5.0, help="initial (or fixed) scale of the logits")
     group.add_argument("--fixed-scale", action="store_true", help="keep --triplet-scale fixed")
@@ -43,18 +43,11 @@ def add_triplet_arguments(parser: argparse.ArgumentParser) -> None:
         default="none",
         help="oracle masks: none (all dimensions), split (equal blocks, one per oracle), learn",
     )
-    group.add_argument("--n-test-triplets", type=int, default=10_000, help="test triplets made by labels:/attribute:")
 
 
 def triplet_split(args, train: Dataset | None = None):
     """The run's object split and triplets (recomputed from ``--data``, ``--triplets`` and ``--seed``)."""
-    data = prepare_vae(args, load_dataset(args.data))
-    split = make_triplet_split(
-        data, args.triplets, test_fraction=0.1, seed=args.seed, n_test_triplets=args.n_test_triplets
-    )
-    if train is not None and split.train.n_samples != train.n_samples:  # pragma: no cover - defensive
-        raise ValueError("The triplet split does not match the training data of this run.")
-    return split
+    return split_for_run(args, prepare_vae, train)
 
 
 def _masks(args, n_oracles: int, K: int):
@@ -101,36 +94,22 @@ def model_inputs(args, train: Dataset) -> dict:
 
 
 def summarize_triplet(args, result, train: Dataset, test: Dataset | None) -> dict:
-    from pyrolatent.diagnostics.latent_metrics import knn_accuracy, oracle_subspace_accuracy
+    from pyrolatent.diagnostics.latent_metrics import oracle_subspace_accuracy
 
-    out = summarize_vae(args, result, train, test)
-    model, guide = result.model, result.guide
+    model = result.model
     split = triplet_split(args, train)
-    out.update(split.summary())
+    out = summarize_vae(args, result, train, test)
+    out.update(evaluate_triplets(args, model, result.guide, train, split=split))
     out["triplet_scale"] = float(model.triplet_scale.detach())
     tt = split.test_triplets
-    if len(tt):
-        p = model.triplet_probability(split.test.x, tt.index, tt.oracle)
-        out["test_triplet_accuracy"] = float((p > 0.5).double().mean())
-        if tt.n_oracles > 1:
-            out["oracle_subspace_accuracy"] = oracle_subspace_accuracy(
-                model, split.test.x, tt.index, tt.oracle
-            ).tolist()
-            out["oracle_masks"] = model.oracle_masks().detach().cpu().tolist()
-    if split.train.y is not None and split.test.y is not None:
-        train_codes, test_codes = model.encode(split.train.x, guide), model.encode(split.test.x, guide)
-        for k in (1, 5):
-            out[f"knn{k}_accuracy"] = knn_accuracy(train_codes, split.train.y, test_codes, split.test.y, k)
+    if len(tt) and tt.n_oracles > 1:
+        out["oracle_subspace_accuracy"] = oracle_subspace_accuracy(model, split.test.x, tt.index, tt.oracle).tolist()
+        out["oracle_masks"] = model.oracle_masks().detach().cpu().tolist()
     return out
 
 
 def describe_triplet(summary: dict) -> str:
-    text = describe_vae(summary)
-    if "test_triplet_accuracy" in summary:
-        text += f"; held-out triplet accuracy {summary['test_triplet_accuracy']:.3f}"
-    if "knn1_accuracy" in summary:
-        text += f", 1-NN {summary['knn1_accuracy']:.3f}, 5-NN {summary['knn5_accuracy']:.3f}"
-    return text
+    return describe_vae(summary)
 
 
 ENTRY = ModelEntry(

@@ -7,6 +7,9 @@ example: ``test_elbo`` (mean log-weight), ``test_log_likelihood`` (the
 importance-weighted estimate with ``--iwae-samples`` draws), the same two on
 up to 1,000 training rows, a pixel-independent baseline's test
 log-likelihood, and the share of test examples whose PSIS k-hat exceeds 0.7.
+With ``--triplets SPEC`` it also evaluates (does not train) the codes on
+held-out triplets with the same metrics and keys as ``fit triplet``
+(:mod:`pyrolatent.cli._triplet_eval`).
 """
 
 from __future__ import annotations
@@ -41,13 +44,21 @@ def _hidden(text: str) -> tuple[int, ...]:
 
 def add_vae_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model", "options of the VAE (latent size: --n-components, default 2)")
-    group.add_argument("--likelihood", choices=LIKELIHOOD_CHOICES, default="bernoulli",
-                       help="VAE observation model (bernoulli binarises the data with --seed)")
+    group.add_argument(
+        "--likelihood",
+        choices=LIKELIHOOD_CHOICES,
+        default="bernoulli",
+        help="VAE observation model (bernoulli binarises the data with --seed)",
+    )
     group.add_argument("--prior", choices=PRIOR_CHOICES, default="normal", help="VAE prior of z")
     group.add_argument("--hidden", type=_hidden, default=(400,), help="VAE encoder hidden sizes, e.g. 400 or 512,256")
     group.add_argument("--network", choices=("mlp", "conv"), default="mlp", help="VAE networks")
-    group.add_argument("--iwae-samples", type=int, default=1000,
-                       help="VAE: importance samples per test example for test_log_likelihood")
+    group.add_argument(
+        "--iwae-samples",
+        type=int,
+        default=1000,
+        help="VAE: importance samples per test example for test_log_likelihood",
+    )
 
 
 def prepare_vae(args, data: Dataset) -> Dataset:
@@ -97,6 +108,24 @@ def _evaluate(model, guide, x: torch.Tensor, num_samples: int) -> dict:
     }
 
 
+def add_vae_fit_arguments(parser: argparse.ArgumentParser) -> None:
+    """``fit vae``'s flags: the model's, and ``--triplets`` to evaluate its codes."""
+    from ._triplet_eval import add_triplet_eval_arguments
+
+    add_vae_arguments(parser)
+    add_triplet_eval_arguments(parser, required=False)
+
+
+def summarize_vae_with_triplets(args, result, train: Dataset, test: Dataset | None) -> dict:
+    """:func:`summarize_vae` plus, with ``--triplets``, the shared triplet metrics
+    (:func:`pyrolatent.cli._triplet_eval.evaluate_triplets`): evaluated, not trained on."""
+    from ._triplet_eval import evaluate_triplets
+
+    out = summarize_vae(args, result, train, test)
+    out.update(evaluate_triplets(args, result.model, result.guide, train, prepare=prepare_vae))
+    return out
+
+
 def summarize_vae(args, result, train: Dataset, test: Dataset | None) -> dict:
     model, guide = result.model, result.guide
     num_samples = args.iwae_samples
@@ -126,10 +155,18 @@ def summarize_vae(args, result, train: Dataset, test: Dataset | None) -> dict:
 
 
 def describe_vae(summary: dict) -> str:
+    from ._triplet_eval import describe_triplets
+
+    return _describe_vae(summary) + describe_triplets(summary)
+
+
+def _describe_vae(summary: dict) -> str:
     if "test_elbo" not in summary:
         return f"train ELBO {summary['train_elbo']:.2f} nats/example"
-    text = (f"test ELBO {summary['test_elbo']:.2f}, test log-likelihood {summary['test_log_likelihood']:.2f} "
-            f"nats/example (IWAE, K={summary['log_likelihood_num_samples']})")
+    text = (
+        f"test ELBO {summary['test_elbo']:.2f}, test log-likelihood {summary['test_log_likelihood']:.2f} "
+        f"nats/example (IWAE, K={summary['log_likelihood_num_samples']})"
+    )
     if summary.get("baseline_test_log_likelihood") is not None:
         text += f"; pixel-independent baseline {summary['baseline_test_log_likelihood']:.2f}"
     return text
@@ -137,11 +174,11 @@ def describe_vae(summary: dict) -> str:
 
 ENTRY = ModelEntry(
     build_vae,
-    summarize_vae,
+    summarize_vae_with_triplets,
     describe_vae,
     default_lr=1e-3,
     default_batch_size=100,
     test_fraction=0.1,
     prepare=prepare_vae,
-    add_arguments=add_vae_arguments,
+    add_arguments=add_vae_fit_arguments,
 )

@@ -196,11 +196,11 @@ def draw_from_guide(
                     f"the error was: {exc}"
                 ) from exc
             for key, trace in (("log_joint", model_trace), ("log_guide", guide_trace)):
-                total = 0.0
+                total = torch.zeros(n, dtype=torch.float64)  # stays 0 for a trace without sites (an empty guide)
                 for _, site in _sample_sites(trace):
                     lp = _full(site["log_prob"], site, depth, n, ())
-                    total = total + lp.reshape(n, -1).sum(1)
-                acc[key].append(total[:take].double().cpu())
+                    total = total + lp.reshape(n, -1).sum(1).double().cpu()
+                acc[key].append(total[:take])
             if collect:
                 need = max(0, min(take, num_predictive - done))
                 _collect(

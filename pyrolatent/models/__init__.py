@@ -20,7 +20,10 @@ from .base import HOOKS, LatentModel
 from .bpca import BayesianPCA, BPCAGuide, BPCAPosterior
 from .dae import CorruptingDeltaGuide, DenoisingAutoencoder
 from .graph_vae import GraphVAE, GraphVAEGuide
+from .mahalanobis import MahalanobisMetric
 from .registry import REGISTRY, ModelSpec, get_model_spec
+from .siamese import SiameseNetwork
+from .triplet_margin import TripletMarginNetwork
 from .triplet_vae import TripletVAE
 from .vae import VAE
 from .vbta import VBTA, VBTAGuide
@@ -45,9 +48,12 @@ __all__ = [
     "LatentModel",
     "Likelihood",
     "LowRankNormalGuide",
+    "MahalanobisMetric",
     "MixturePrior",
     "ModelSpec",
+    "SiameseNetwork",
     "StandardNormalPrior",
+    "TripletMarginNetwork",
     "TripletVAE",
     "VAE",
     "VBTA",

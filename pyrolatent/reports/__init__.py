@@ -5,7 +5,10 @@
 PNG files, ``inference_data.nc`` (ArviZ groups) and ``diagnostics.json``.
 """
 
-from . import vbta_figures  # noqa: F401,E402 - registers the VBTA figures
+from . import (
+    triplet_figures,  # noqa: F401  (registers the TripletVAE figures)
+    vbta_figures,  # noqa: F401,E402 - registers the VBTA figures
+)
 from .figures import (
     elbo_figure,
     image_grid_figure,

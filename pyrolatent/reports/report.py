@@ -248,6 +248,8 @@ def _ppc(out: _Builder, idata) -> None:
     out.page.section("Posterior predictive check")
     for var in pp.data_vars:
         replicates = np.asarray(pp[var])[0]
+        if replicates.size == 0:  # a pyro.factor (a loss, not data) has nothing to replicate
+            continue
         fig = figures.ppc_figure(np.asarray(obs[var]), replicates, name=str(var))
         out.figure(
             f"ppc_{var}",
