@@ -62,7 +62,9 @@ def time_plain_torch(data, k, steps, lr, device):
     x = data.to(device)
     shapes = {"alpha": (k,), "W": (k, d), "mu": (d,), "tau": ()}
     locs = {s: torch.zeros(shape, device=device, requires_grad=True) for s, shape in shapes.items()}
-    log_scales = {s: torch.full(shape, math.log(0.01), device=device, requires_grad=True) for s, shape in shapes.items()}
+    log_scales = {
+        s: torch.full(shape, math.log(0.01), device=device, requires_grad=True) for s, shape in shapes.items()
+    }
     opt = torch.optim.Adam([*locs.values(), *log_scales.values()], lr=lr)
     gamma = dist.Gamma(torch.tensor(1e-3, device=device), torch.tensor(1e-3, device=device))
 

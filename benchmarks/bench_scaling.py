@@ -59,18 +59,36 @@ if rank == 0:
 def _run(model: str, n: int, batch: int, steps: int, world: int = 1) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     if world == 1:
-        out = subprocess.run([sys.executable, "-c", CHILD, model, str(n), str(batch), str(steps)],
-                             env=env, capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [sys.executable, "-c", CHILD, model, str(n), str(batch), str(steps)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         return json.loads(out.strip().splitlines()[-1])
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     procs = []
     for rank in range(world):
-        e = {**env, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(world),
-             "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
-        procs.append(subprocess.Popen([sys.executable, "-c", CHILD, model, str(n), str(batch), str(steps)],
-                                      env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        e = {
+            **env,
+            "RANK": str(rank),
+            "LOCAL_RANK": str(rank),
+            "WORLD_SIZE": str(world),
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+        }
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", CHILD, model, str(n), str(batch), str(steps)],
+                env=e,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     outs = [p.communicate()[0] for p in procs]
     return json.loads(outs[0].strip().splitlines()[-1])
 
@@ -95,10 +113,14 @@ def main(argv=None) -> None:
         n = 10**4 if args.quick else 10**5
         rows.append(_run("bpca", n, args.batch, args.steps, world=args.world))
         print(json.dumps(rows[-1]), flush=True)
-    print("\n| model | N | processes | ms/step | steps/epoch | s/epoch | peak MB |\n| --- | --- | --- | --- | --- | --- | --- |")
+    print(
+        "\n| model | N | processes | ms/step | steps/epoch | s/epoch | peak MB |\n| --- | --- | --- | --- | --- | --- | --- |"
+    )
     for r in rows:
-        print(f"| {r['model']} | {r['n']:.0e} | {r['world']} | {r['ms_per_step']:.2f} | {r['steps_per_epoch']} | "
-              f"{r['epoch_s']:.2f} | {r['peak_mb']:.0f} |")
+        print(
+            f"| {r['model']} | {r['n']:.0e} | {r['world']} | {r['ms_per_step']:.2f} | {r['steps_per_epoch']} | "
+            f"{r['epoch_s']:.2f} | {r['peak_mb']:.0f} |"
+        )
     print(f"\n({time.perf_counter() - t0:.0f} s in all)")
     if args.plot:
         import matplotlib

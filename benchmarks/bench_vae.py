@@ -73,7 +73,9 @@ def parse_args(argv=None):
     p.add_argument("--warmup", type=int, default=None, help="warm-up steps (default 30; smoke 3)")
     p.add_argument("--steps", type=int, default=None, help="timed steps (default 200; smoke 10)")
     p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: 1 on CPU, library default on GPU)")
+    p.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: 1 on CPU, library default on GPU)"
+    )
     p.add_argument("--anchors", type=Path, default=DEFAULT_ANCHORS, help="path of anchor_bench.py")
     p.add_argument("--anchor-only", default=None, help="BENCH_ONLY for the anchors (default: all VAE anchors)")
     p.add_argument("--no-anchors", action="store_true", help="skip the anchors")
@@ -118,8 +120,11 @@ def build_vae(init):
     vae = VAE(784, 20, hidden=(400,), activation="softplus", likelihood="bernoulli", prior="normal")
     if init is not None:
         targets = {
-            "enc.fc1": vae.encoder.trunk[0], "enc.fc21": vae.encoder.loc, "enc.fc22": vae.encoder.scale,
-            "dec.fc1": vae.decoder[0][0], "dec.fc21": vae.decoder[1],
+            "enc.fc1": vae.encoder.trunk[0],
+            "enc.fc21": vae.encoder.loc,
+            "enc.fc22": vae.encoder.scale,
+            "dec.fc1": vae.decoder[0][0],
+            "dec.fc21": vae.decoder[1],
         }
         with torch.no_grad():
             for name, layer in targets.items():
@@ -172,11 +177,15 @@ def run_variant(key, X, init, batch, args, device):
         losses = torch.cat([timed.losses, synced.losses])
         ms = [t * 1e3 for t in timer.times]
         return {
-            "key": key, "batch": batch, "status": "ok", "device": str(timed.device),
+            "key": key,
+            "batch": batch,
+            "status": "ok",
+            "device": str(timed.device),
             "fit_steps_per_s": timed.steps_per_second,
             "fit_samples_per_s": timed.steps_per_second * batch,
             "median_ms_sync": statistics.median(ms),
-            "p10_ms_sync": sorted(ms)[len(ms) // 10], "p90_ms_sync": sorted(ms)[(9 * len(ms)) // 10],
+            "p10_ms_sync": sorted(ms)[len(ms) // 10],
+            "p90_ms_sync": sorted(ms)[(9 * len(ms)) // 10],
             "warmup_call_s": first,
             "train_elbo_per_point": float(-losses[-20:].mean() / X.shape[0]),
         }
@@ -229,9 +238,11 @@ def fmt(v, spec):
 
 
 def report(ours, anchors, args, meta) -> str:
-    lines = [f"bench_vae{' [SMOKE]' if args.smoke else ''}  |  {meta['device_name']}  |  torch {meta['torch']}  "
-             f"pyro {meta['pyro']}  |  N={args.n}, warm-up {args.warmup} + timed {args.steps} steps, "
-             f"threads={meta['threads']}"]
+    lines = [
+        f"bench_vae{' [SMOKE]' if args.smoke else ''}  |  {meta['device_name']}  |  torch {meta['torch']}  "
+        f"pyro {meta['pyro']}  |  N={args.n}, warm-up {args.warmup} + timed {args.steps} steps, "
+        f"threads={meta['threads']}"
+    ]
     head = f"{'key':<12} {'what':<44} {'batch':>6} {'fit steps/s':>12} {'ms/step sync':>13} {'vs A':>6} {'vs C':>6} {'ELBO/pt':>9}"
     lines += [head, "-" * len(head)]
     table = anchors.get("table", {}) if anchors else {}
@@ -258,12 +269,20 @@ def report(ours, anchors, args, meta) -> str:
             cells = []
             for b in args.batches:
                 s = subs.get(b)
-                cells.append(f"batch {b}: " + (fmt(s.get("median_ms"), ".3f") + " ms" if s and s.get("status") == "ok"
-                                               else (s or {}).get("status", subs.get("_status", "-"))))
+                cells.append(
+                    f"batch {b}: "
+                    + (
+                        fmt(s.get("median_ms"), ".3f") + " ms"
+                        if s and s.get("status") == "ok"
+                        else (s or {}).get("status", subs.get("_status", "-"))
+                    )
+                )
             lines.append(f"  {key:<8} " + "   ".join(cells))
     lines.append("")
-    lines.append("vs A / vs C = our synced ms/step divided by the anchor's (A: plain PyTorch eager; C: Pyro SVI.step, "
-                 "Trace_ELBO, validation off); below 1 is faster. fit steps/s has no per-step sync.")
+    lines.append(
+        "vs A / vs C = our synced ms/step divided by the anchor's (A: plain PyTorch eager; C: Pyro SVI.step, "
+        "Trace_ELBO, validation off); below 1 is faster. fit steps/s has no per-step sync."
+    )
     return "\n".join(lines)
 
 
@@ -285,7 +304,9 @@ def main(argv=None) -> int:
     X_np, init = make_data_and_init(anchor_mod, args.n)
     X = torch.from_numpy(X_np)
     meta = {
-        "torch": torch.__version__, "pyro": pyro.__version__, "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "pyro": pyro.__version__,
+        "threads": torch.get_num_threads(),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU (no CUDA GPU)",
         "anchors_file": str(args.anchors) if anchor_mod is not None else None,
         "same_data_and_init_as_anchors": anchor_mod is not None,
@@ -296,8 +317,12 @@ def main(argv=None) -> int:
             if key not in VARIANTS:
                 raise SystemExit(f"unknown variant {key!r}; choose from {', '.join(VARIANTS)}")
             ours.append(run_variant(key, X, init, batch, args, device))
-            print(f"[bench_vae] {key} batch {batch}: {ours[-1].get('status')} "
-                  f"{fmt(ours[-1].get('fit_steps_per_s'), '.1f')} steps/s", file=sys.stderr, flush=True)
+            print(
+                f"[bench_vae] {key} batch {batch}: {ours[-1].get('status')} "
+                f"{fmt(ours[-1].get('fit_steps_per_s'), '.1f')} steps/s",
+                file=sys.stderr,
+                flush=True,
+            )
     anchors = None
     if not args.no_anchors and anchor_mod is not None:
         print("[bench_vae] running anchors ...", file=sys.stderr, flush=True)
@@ -308,8 +333,13 @@ def main(argv=None) -> int:
         print("\ncProfile of V.trace, 20 steps at batch", args.batches[0])
         print(profile_steps(X, init, args.batches[0], device))
     path = args.json or out_dir / "bench_vae.json"
-    path.write_text(json.dumps({"meta": meta, "args": {k: str(v) for k, v in vars(args).items()}, "ours": ours,
-                                "anchors": anchors}, indent=1, default=str))
+    path.write_text(
+        json.dumps(
+            {"meta": meta, "args": {k: str(v) for k, v in vars(args).items()}, "ours": ours, "anchors": anchors},
+            indent=1,
+            default=str,
+        )
+    )
     print(f"\nJSON: {path}")
     return 0
 

@@ -22,7 +22,15 @@ import numpy as np
 import pyro
 import torch
 
-__all__ = ["apply_to_distribution", "plate_subsample", "local_params", "seeded", "rng_state", "set_rng_state", "with_local_params"]
+__all__ = [
+    "apply_to_distribution",
+    "plate_subsample",
+    "local_params",
+    "seeded",
+    "rng_state",
+    "set_rng_state",
+    "with_local_params",
+]
 
 
 def _ready(*objects) -> None:

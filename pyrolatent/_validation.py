@@ -173,9 +173,7 @@ def check_tensor(
         except Exception as exc:  # pragma: no cover - numpy raises many types
             raise TypeError(f"The {_arg(name)} must be array-like. {_got(type(x).__name__)}") from exc
         if arr.dtype == object or arr.dtype.kind in "USV":
-            raise TypeError(
-                f"The {_arg(name)} must be numeric; got an array of dtype {arr.dtype}."
-            )
+            raise TypeError(f"The {_arg(name)} must be numeric; got an array of dtype {arr.dtype}.")
         x = torch.as_tensor(arr)
     if dtype == "float":
         if x.dtype.is_complex:
@@ -189,10 +187,7 @@ def check_tensor(
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if x.dim() not in allowed:
             want = " or ".join(str(a) for a in allowed)
-            raise ValueError(
-                f"The {_arg(name)} must have {want} dimension(s); "
-                f"got {x.dim()} (shape {tuple(x.shape)})."
-            )
+            raise ValueError(f"The {_arg(name)} must have {want} dimension(s); got {x.dim()} (shape {tuple(x.shape)}).")
     if not allow_empty and x.numel() == 0:
         raise ValueError(f"The {_arg(name)} must not be empty; got shape {tuple(x.shape)}.")
     if finite and x.dtype.is_floating_point:

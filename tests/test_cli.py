@@ -22,11 +22,32 @@ def bishop_csv(tmp_path):
 
 def test_fit_bpca_writes_a_complete_run_directory(tmp_path, bishop_csv, capsys):
     out = tmp_path / "run"
-    code = main(["fit", "bpca", "--data", f"csv:{bishop_csv}", "--steps", "300", "--lr", "0.03", "--seed", "0",
-                 "--device", "cpu", "--out", str(out)])
+    code = main(
+        [
+            "fit",
+            "bpca",
+            "--data",
+            f"csv:{bishop_csv}",
+            "--steps",
+            "300",
+            "--lr",
+            "0.03",
+            "--seed",
+            "0",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     assert {p.name for p in out.iterdir()} == {
-        "checkpoint.pt", "settings.json", "losses.csv", "summary.json", "run.json", ".pyrolatent-run"
+        "checkpoint.pt",
+        "settings.json",
+        "losses.csv",
+        "summary.json",
+        "run.json",
+        ".pyrolatent-run",
     }
     summary = json.loads((out / "summary.json").read_text())
     assert summary["num_steps"] == 300 and summary["device"] == "cpu"
@@ -112,8 +133,22 @@ def test_fit_with_report_then_report_again_from_the_run_directory(tmp_path, bish
 
 def test_restarts_are_compared_and_reported(tmp_path, bishop_csv, capsys):
     def run(steps, out, report):
-        args = ["fit", "bpca", "--data", f"csv:{bishop_csv}", "--n-components", "3", "--steps", str(steps),
-                "--lr", "0.03", "--restarts", "3", "--out", str(out)]
+        args = [
+            "fit",
+            "bpca",
+            "--data",
+            f"csv:{bishop_csv}",
+            "--n-components",
+            "3",
+            "--steps",
+            str(steps),
+            "--lr",
+            "0.03",
+            "--restarts",
+            "3",
+            "--out",
+            str(out),
+        ]
         assert main(args + (["--report"] if report else [])) == 0
         return json.loads((out / "summary.json").read_text())
 
@@ -137,8 +172,23 @@ def test_restarts_needs_at_least_two(tmp_path, bishop_csv, capsys, value):
 
 # -- issue 8: nothing lost, ever -------------------------------------------------------------------------
 def _fit(csv, out, *more, steps="40"):
-    return main(["fit", "bpca", "--data", f"csv:{csv}", "--steps", steps, "--seed", "0", "--device", "cpu",
-                 "--out", str(out), *more])
+    return main(
+        [
+            "fit",
+            "bpca",
+            "--data",
+            f"csv:{csv}",
+            "--steps",
+            steps,
+            "--seed",
+            "0",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+            *more,
+        ]
+    )
 
 
 def _one_line_error(capsys, *fragments):
@@ -154,15 +204,21 @@ def _tree(root):
 
 
 @pytest.mark.parametrize("what", ["folder of other files", "file", "dot", "cwd by path", "parent of cwd"])
-def test_out_that_is_not_a_run_is_refused_before_the_fit_touching_nothing(tmp_path, bishop_csv, capsys,
-                                                                          monkeypatch, what):
+def test_out_that_is_not_a_run_is_refused_before_the_fit_touching_nothing(
+    tmp_path, bishop_csv, capsys, monkeypatch, what
+):
     work = tmp_path / "work"
     (work / "mydocs").mkdir(parents=True)
     (work / "mydocs" / "thesis.tex").write_text("work")
     (work / "notes.txt").write_text("notes")
     monkeypatch.chdir(work)
-    out = {"folder of other files": "mydocs", "file": "notes.txt", "dot": ".", "cwd by path": str(work),
-           "parent of cwd": ".."}[what]
+    out = {
+        "folder of other files": "mydocs",
+        "file": "notes.txt",
+        "dot": ".",
+        "cwd by path": str(work),
+        "parent of cwd": "..",
+    }[what]
     before = _tree(tmp_path)
     assert _fit(bishop_csv, out, steps="300") == 2
     _one_line_error(capsys, "'--out' option", "runs/NAME" if what in ("dot", "cwd by path", "parent of cwd") else out)
@@ -235,8 +291,12 @@ def test_resume_refuses_another_seed_or_data_and_starts_fresh_with_nothing_to_re
     assert "nothing to resume" in capsys.readouterr().out
     assert main(["fit", "bpca", "--data", "digits", "--steps", "9", "--out", str(out), "--resume"]) == 2
     _one_line_error(capsys, "Cannot resume", "--data", "'digits'")
-    assert main(["fit", "bpca", "--data", f"csv:{bishop_csv}", "--seed", "3", "--steps", "9", "--out", str(out),
-                 "--resume"]) == 2
+    assert (
+        main(
+            ["fit", "bpca", "--data", f"csv:{bishop_csv}", "--seed", "3", "--steps", "9", "--out", str(out), "--resume"]
+        )
+        == 2
+    )
     _one_line_error(capsys, "--seed 0", "gives 3")
     assert json.loads((out / "summary.json").read_text())["num_steps"] == 5
 
@@ -262,8 +322,7 @@ def test_ctrl_c_during_the_vae_evaluation_keeps_the_fitted_run(tmp_path, capsys,
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def test_sigterm_during_the_report_keeps_the_run_and_report_writes_it_later(tmp_path, bishop_csv, capsys,
-                                                                           monkeypatch):
+def test_sigterm_during_the_report_keeps_the_run_and_report_writes_it_later(tmp_path, bishop_csv, capsys, monkeypatch):
     import pyrolatent.cli.common as common
 
     real_report = common._report
@@ -288,17 +347,31 @@ def finished_run(tmp_path, bishop_csv):
 @pytest.mark.parametrize(
     "damage, fragments",
     [
-        (lambda d: (d / "run.json").write_text(json.dumps({**json.loads((d / "run.json").read_text()), "model": "x"})),
-         ["run.json", "names the model 'x'", "known: ", "bpca"]),
-        (lambda d: (d / "run.json").write_text(json.dumps({"model": "bpca"})),
-         ["run.json", "is damaged: it lacks the keys ['data', 'n_components', 'seed']"]),
+        (
+            lambda d: (d / "run.json").write_text(
+                json.dumps({**json.loads((d / "run.json").read_text()), "model": "x"})
+            ),
+            ["run.json", "names the model 'x'", "known: ", "bpca"],
+        ),
+        (
+            lambda d: (d / "run.json").write_text(json.dumps({"model": "bpca"})),
+            ["run.json", "is damaged: it lacks the keys ['data', 'n_components', 'seed']"],
+        ),
         (lambda d: (d / "run.json").write_text("{not json"), ["run.json", "is not valid JSON", "line 1"]),
         (lambda d: (d / "run.json").write_text("[1, 2]"), ["run.json", "must hold a JSON object; got a list"]),
         (lambda d: (d / "checkpoint.pt").unlink(), ["checkpoint.pt", "is missing"]),
         (lambda d: (d / "checkpoint.pt").write_bytes(b"garbage"), ["checkpoint.pt", "Cannot read checkpoint"]),
         (lambda d: (d / "run.json").unlink(), ["run.json", "is missing"]),
     ],
-    ids=["unknown model", "missing keys", "bad JSON", "not an object", "no checkpoint", "bad checkpoint", "no run.json"],
+    ids=[
+        "unknown model",
+        "missing keys",
+        "bad JSON",
+        "not an object",
+        "no checkpoint",
+        "bad checkpoint",
+        "no run.json",
+    ],
 )
 def test_report_on_a_damaged_run_says_what_is_wrong_with_which_file(finished_run, capsys, damage, fragments):
     capsys.readouterr()
@@ -328,6 +401,23 @@ def test_vae_default_batch_size_fits_small_data(tmp_path, capsys):
     csv = tmp_path / "small.csv"
     np.savetxt(csv, np.random.default_rng(0).uniform(size=(60, 6)), delimiter=",")
     out = tmp_path / "run"
-    assert main(["fit", "vae", "--data", f"csv:{csv}", "--steps", "3", "--iwae-samples", "10", "--device", "cpu",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                "vae",
+                "--data",
+                f"csv:{csv}",
+                "--steps",
+                "3",
+                "--iwae-samples",
+                "10",
+                "--device",
+                "cpu",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert json.loads((out / "settings.json").read_text())["batch_size"] == 54  # the 54 training rows

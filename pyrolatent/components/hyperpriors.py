@@ -30,7 +30,9 @@ def as_prior(name: str, value, default: dist.Distribution, *, positive: bool = T
     if positive:
         support = value.support
         on_positive_reals = (
-            not support.is_discrete and bool(support.check(torch.tensor(2.0))) and not bool(support.check(torch.tensor(-1.0)))
+            not support.is_discrete
+            and bool(support.check(torch.tensor(2.0)))
+            and not bool(support.check(torch.tensor(-1.0)))
         )
         if not on_positive_reals:
             raise ValueError(f"The {name!r} argument must have support on the positive reals; got {support}.")

@@ -37,8 +37,7 @@ __all__ = [
 
 def _range_error(name, x, what) -> ValueError:
     return ValueError(
-        f"The {name!r} argument must lie in [0, 1] for {what}; "
-        f"got values in [{float(x.min()):g}, {float(x.max()):g}]."
+        f"The {name!r} argument must lie in [0, 1] for {what}; got values in [{float(x.min()):g}, {float(x.max()):g}]."
     )
 
 
@@ -132,8 +131,9 @@ class GaussianLikelihood(Likelihood):
 
     name = "gaussian"
 
-    def __init__(self, scale: float | None = None, *, per_feature: bool = True, init_scale: float = 0.1,
-                 min_scale: float = 1e-3):
+    def __init__(
+        self, scale: float | None = None, *, per_feature: bool = True, init_scale: float = 0.1, min_scale: float = 1e-3
+    ):
         super().__init__()
         if not isinstance(per_feature, bool):
             raise ValueError(f"The 'per_feature' argument must be True or False. Got {per_feature!r} instead.")

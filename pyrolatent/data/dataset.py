@@ -74,8 +74,7 @@ class Dataset:
             y = check_tensor("y", self.y, ndim=1, dtype="int", finite=False)
             if y.shape[0] != x.shape[0]:
                 raise ValueError(
-                    f"The 'y' argument must hold one label per row of 'x' ({x.shape[0]} labels); "
-                    f"got {y.shape[0]}."
+                    f"The 'y' argument must hold one label per row of 'x' ({x.shape[0]} labels); got {y.shape[0]}."
                 )
             object.__setattr__(self, "y", y.to(device=x.device, dtype=torch.long))
 
@@ -86,8 +85,7 @@ class Dataset:
             shape = self.image_shape
             if isinstance(shape, (str, bytes)) or not hasattr(shape, "__iter__"):
                 raise TypeError(
-                    f"The 'image_shape' argument must be a tuple of positive integers or None; "
-                    f"got {shape!r}."
+                    f"The 'image_shape' argument must be a tuple of positive integers or None; got {shape!r}."
                 )
             shape = tuple(shape)
             for size in shape:
@@ -101,9 +99,7 @@ class Dataset:
             object.__setattr__(self, "image_shape", shape)
 
         if self.truth is not None and not isinstance(self.truth, dict):
-            raise TypeError(
-                f"The 'truth' argument must be a dict or None; got {type(self.truth).__name__}."
-            )
+            raise TypeError(f"The 'truth' argument must be a dict or None; got {type(self.truth).__name__}.")
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -180,23 +176,18 @@ class Dataset:
             if rows.dtype == torch.bool:
                 if rows.shape[0] != n:
                     raise ValueError(
-                        f"The 'idx' argument, a boolean mask, must have one entry per row ({n}); "
-                        f"got {rows.shape[0]}."
+                        f"The 'idx' argument, a boolean mask, must have one entry per row ({n}); got {rows.shape[0]}."
                     )
                 rows = rows.nonzero().squeeze(-1)
                 if rows.numel() == 0:
-                    raise ValueError(
-                        "The 'idx' argument must select at least one row; got an all-False mask."
-                    )
+                    raise ValueError("The 'idx' argument must select at least one row; got an all-False mask.")
             elif rows.dtype.is_floating_point or rows.dtype.is_complex:
                 raise TypeError(f"The 'idx' argument must hold integers or booleans; got dtype {rows.dtype}.")
             else:
                 bad = (rows < -n) | (rows >= n)
                 if bool(bad.any()):
                     first = int(rows[bad][0])
-                    raise IndexError(
-                        f"The 'idx' argument must hold row indices in [-{n}, {n}); got {first}."
-                    )
+                    raise IndexError(f"The 'idx' argument must hold row indices in [-{n}, {n}); got {first}.")
         rows = rows.to(torch.long).to(self.x.device)
         y = None if self.y is None else self.y[rows]
         return dataclasses.replace(self, x=self.x[rows], y=y)
@@ -225,8 +216,7 @@ class Dataset:
         )
         if not ok:
             raise ValueError(
-                f"The 'test_fraction' argument must be a number strictly between 0 and 1; "
-                f"got {test_fraction!r}."
+                f"The 'test_fraction' argument must be a number strictly between 0 and 1; got {test_fraction!r}."
             )
         seed = check_positive_int("seed", seed, minimum=0)
         n = self.n_samples

@@ -42,9 +42,7 @@ def _make(path: Path, x: np.ndarray, **kwargs) -> Dataset:
     try:
         return Dataset(x, **kwargs)
     except ValueError as exc:
-        raise ValueError(
-            f"The data in '{path}' are not usable (rows and columns count from 0): {exc}"
-        ) from exc
+        raise ValueError(f"The data in '{path}' are not usable (rows and columns count from 0): {exc}") from exc
 
 
 def load_digits() -> Dataset:
@@ -101,9 +99,7 @@ def load_mnist(path, split: str = "t10k") -> Dataset:
         name ``"mnist"``.
     """
     if not isinstance(path, (str, Path)):
-        raise TypeError(
-            f"The 'path' argument must be a path (str or pathlib.Path); got {type(path).__name__}."
-        )
+        raise TypeError(f"The 'path' argument must be a path (str or pathlib.Path); got {type(path).__name__}.")
     split = check_choice("split", split, MNIST_SPLITS)
     folder = Path(path).expanduser()
     if folder.is_dir():
@@ -158,14 +154,10 @@ def load_frey(path) -> Dataset:
     try:
         contents = scipy.io.loadmat(file)
     except Exception as exc:  # scipy raises ValueError, TypeError, OSError, ...
-        raise ValueError(
-            f"The file '{file}' must be a MATLAB .mat file; it could not be read: {exc}"
-        ) from exc
+        raise ValueError(f"The file '{file}' must be a MATLAB .mat file; it could not be read: {exc}") from exc
     variables = sorted(k for k in contents if not k.startswith("__"))
     if "ff" not in contents:
-        raise ValueError(
-            f"The file '{file}' must hold a variable 'ff' (the Frey faces); got variables {variables}."
-        )
+        raise ValueError(f"The file '{file}' must hold a variable 'ff' (the Frey faces); got variables {variables}.")
     ff = np.asarray(contents["ff"])
     n_pixels = FREY_IMAGE_SHAPE[0] * FREY_IMAGE_SHAPE[1]
     if ff.ndim != 2 or ff.shape[0] != n_pixels or ff.shape[1] == 0:
@@ -174,15 +166,12 @@ def load_frey(path) -> Dataset:
             f"(28 x 20 pixels per column); got shape {ff.shape}."
         )
     if ff.dtype.kind not in "iuf":
-        raise ValueError(
-            f"The variable 'ff' in '{file}' must be numeric (uint8 grey levels); got dtype {ff.dtype}."
-        )
+        raise ValueError(f"The variable 'ff' in '{file}' must be numeric (uint8 grey levels); got dtype {ff.dtype}.")
     x = ff.T.astype(np.float64) / 255.0
     finite = np.isfinite(x)
     if finite.all() and (x.min() < 0.0 or x.max() > 1.0):
         raise ValueError(
-            f"The variable 'ff' in '{file}' must hold grey levels in [0, 255]; got values in "
-            f"[{ff.min()}, {ff.max()}]."
+            f"The variable 'ff' in '{file}' must hold grey levels in [0, 255]; got values in [{ff.min()}, {ff.max()}]."
         )
     return _make(file, x, name="frey", image_shape=FREY_IMAGE_SHAPE)
 
@@ -205,9 +194,7 @@ def load_array(path) -> Dataset:
     file = _readers.existing_file(path)
     suffix = file.suffix.lower()
     if suffix not in ARRAY_SUFFIXES:
-        raise ValueError(
-            f"The 'path' argument must end in one of {', '.join(ARRAY_SUFFIXES)}; got '{path}'."
-        )
+        raise ValueError(f"The 'path' argument must end in one of {', '.join(ARRAY_SUFFIXES)}; got '{path}'.")
     x = _readers.read_csv(file) if suffix == ".csv" else _readers.read_npy(file)
     return _make(file, x, name=file.stem or "data")
 
@@ -290,9 +277,7 @@ def load_dataset(spec: str) -> Dataset:
     accepted = ", ".join(DATA_SPECS)
     must = f"The 'data' argument must be one of {accepted}"
     if not isinstance(spec, str):
-        raise TypeError(
-            f"The 'data' argument must be a string, one of {accepted}; got {type(spec).__name__}."
-        )
+        raise TypeError(f"The 'data' argument must be a string, one of {accepted}; got {type(spec).__name__}.")
     scheme, sep, target = spec.partition(":")
     scheme = scheme.strip().lower()
     target = target.strip()
@@ -300,16 +285,20 @@ def load_dataset(spec: str) -> Dataset:
         if target:
             raise ValueError(f"{must}; got {spec!r} ('digits' takes no PATH).")
         return load_digits()
-    loaders = {"mnist": load_mnist, "frey": load_frey, "csv": load_array, "npy": load_array, "npz": load_npz,
-               "nasbench201": lambda target: load_nasbench201(target).to_dataset()}
+    loaders = {
+        "mnist": load_mnist,
+        "frey": load_frey,
+        "csv": load_array,
+        "npy": load_array,
+        "npz": load_npz,
+        "nasbench201": lambda target: load_nasbench201(target).to_dataset(),
+    }
     if scheme not in loaders:
         raise ValueError(f"{must}; got {spec!r} (unknown scheme {scheme!r}).")
     if not target:
         raise ValueError(f"{must}; got {spec!r} (no PATH after '{scheme}:').")
     if scheme in ("csv", "npy", "npz") and Path(target).suffix.lower() != f".{scheme}":
-        raise ValueError(
-            f"The 'data' argument with scheme '{scheme}:' must name a .{scheme} file; got {spec!r}."
-        )
+        raise ValueError(f"The 'data' argument with scheme '{scheme}:' must name a .{scheme} file; got {spec!r}.")
     return loaders[scheme](target)
 
 
@@ -339,8 +328,7 @@ def binarize(dataset: Dataset, *, seed: int | None = None, threshold: float | No
     low, high = float(x.min()), float(x.max())
     if low < 0.0 or high > 1.0:
         raise ValueError(
-            f"The 'dataset' argument must have x in [0, 1] to be binarised; "
-            f"got values in [{low:g}, {high:g}]."
+            f"The 'dataset' argument must have x in [0, 1] to be binarised; got values in [{low:g}, {high:g}]."
         )
     if threshold is not None:
         threshold = check_probability("threshold", threshold)

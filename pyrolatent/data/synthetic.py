@@ -109,8 +109,7 @@ def make_low_rank(
     if bool((stds <= 0).any()):
         i = int((stds <= 0).nonzero()[0])
         raise ValueError(
-            f"The 'stds' argument must hold positive standard deviations; "
-            f"got {float(stds[i]):g} at index {i}."
+            f"The 'stds' argument must hold positive standard deviations; got {float(stds[i]):g} at index {i}."
         )
     d = stds.shape[0]
     if mean is None:
@@ -119,8 +118,7 @@ def make_low_rank(
         mean = check_tensor("mean", mean, ndim=1).to(torch.float64)
         if mean.shape[0] != d:
             raise ValueError(
-                f"The 'mean' argument must have one entry per feature ({d}, the length of 'stds'); "
-                f"got {mean.shape[0]}."
+                f"The 'mean' argument must have one entry per feature ({d}, the length of 'stds'); got {mean.shape[0]}."
             )
 
     generator = torch.Generator().manual_seed(seed)

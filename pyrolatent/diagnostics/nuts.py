@@ -239,7 +239,12 @@ class NUTSComparison:
 
 
 def compare_to_nuts(
-    result, nuts: NUTSResult, quantities: Quantities = model_quantities, *, num_samples: int | None = None, seed: int | None = 0
+    result,
+    nuts: NUTSResult,
+    quantities: Quantities = model_quantities,
+    *,
+    num_samples: int | None = None,
+    seed: int | None = 0,
 ) -> NUTSComparison:
     """Identifiable quantities under the fitted guide and under NUTS.
 

@@ -232,7 +232,12 @@ class _Run:
             self.batcher.reset()  # the set-up pass drew a permutation
         cls = type(self.model)
         self.state = FitState(
-            self._modules(), store_params, self.optimizer, self.batcher, self.callbacks, f"{cls.__module__}.{cls.__qualname__}"
+            self._modules(),
+            store_params,
+            self.optimizer,
+            self.batcher,
+            self.callbacks,
+            f"{cls.__module__}.{cls.__qualname__}",
         )
         self.losses = torch.full((self.total,), math.nan, device=self.device)
         self.gnorms = torch.full((self.total,), math.nan, device=self.device)
@@ -361,7 +366,9 @@ class _Run:
             return self._non_finite(bad, snapshot, t0, start_step, "The loss or gradient became non-finite")
         if isinstance(exc, (ValueError, FloatingPointError, OverflowError)):
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            return self._non_finite(failed, snapshot, t0, start_step, f"The step failed on non-finite or out-of-range values ({first_line})")
+            return self._non_finite(
+                failed, snapshot, t0, start_step, f"The step failed on non-finite or out-of-range values ({first_line})"
+            )
         self._recover(failed, snapshot)
         return exc
 
@@ -374,7 +381,9 @@ class _Run:
         window_start = start_step
         interrupted = converged = False
         stop = {"set": None}
-        bar = tqdm(total=self.total, initial=start_step, disable=not self.settings.progress, unit="step", dynamic_ncols=True)
+        bar = tqdm(
+            total=self.total, initial=start_step, disable=not self.settings.progress, unit="step", dynamic_ncols=True
+        )
         t0 = time.perf_counter()
         try:
             with stop_signals() as signals:

@@ -67,8 +67,10 @@ def log_weights_pass(model, guide, num_samples: int, kwargs: dict) -> tuple[torc
             scale = site["scale"]
             total = total + sign * site["fn"].log_prob(site["value"])
     if not isinstance(total, torch.Tensor) or total.dim() != 2 or total.shape[0] != num_samples:
-        raise ValueError("Per-example importance weights need a model and guide with sample sites in the "
-                         "'data' plate at dim -1 that broadcast a particle dimension on the left.")
+        raise ValueError(
+            "Per-example importance weights need a model and guide with sample sites in the "
+            "'data' plate at dim -1 that broadcast a particle dimension on the left."
+        )
     return total, scale
 
 
@@ -77,8 +79,15 @@ def _one_pass(model, guide, x: torch.Tensor, num_samples: int) -> torch.Tensor:
     return log_weights_pass(model, guide, num_samples, {"x": x})[0].expand(num_samples, x.shape[0])
 
 
-def iter_log_weights(model, guide, x: torch.Tensor, *, num_samples: int, batch_size: int | None = None,
-                     sample_batch_size: int | None = None):
+def iter_log_weights(
+    model,
+    guide,
+    x: torch.Tensor,
+    *,
+    num_samples: int,
+    batch_size: int | None = None,
+    sample_batch_size: int | None = None,
+):
     """Yield ``(start, log_w)`` per chunk of examples, ``log_w`` of shape
     ``(num_samples, chunk)``, drawing the samples in sub-chunks.
 
@@ -100,8 +109,12 @@ def iter_log_weights(model, guide, x: torch.Tensor, *, num_samples: int, batch_s
 
 def log_weights(model, guide, x, *, num_samples: int, batch_size=None, sample_batch_size=None) -> torch.Tensor:
     """All log-weights, ``(num_samples, n)`` (keep ``num_samples * n`` moderate)."""
-    chunks = [lw for _, lw in iter_log_weights(
-        model, guide, x, num_samples=num_samples, batch_size=batch_size, sample_batch_size=sample_batch_size)]
+    chunks = [
+        lw
+        for _, lw in iter_log_weights(
+            model, guide, x, num_samples=num_samples, batch_size=batch_size, sample_batch_size=sample_batch_size
+        )
+    ]
     return torch.cat(chunks, 1)
 
 
@@ -109,8 +122,9 @@ def importance_estimates(model, guide, x, *, num_samples: int, batch_size=None, 
     """Per-example ELBO estimate (mean log-weight) and importance-weighted
     bound :math:`\\log \\frac1S \\sum_s w^{(s)}` (both ``(n,)``, nats)."""
     elbos, bounds = [], []
-    for _, lw in iter_log_weights(model, guide, x, num_samples=num_samples, batch_size=batch_size,
-                                  sample_batch_size=sample_batch_size):
+    for _, lw in iter_log_weights(
+        model, guide, x, num_samples=num_samples, batch_size=batch_size, sample_batch_size=sample_batch_size
+    ):
         elbos.append(lw.mean(0))
         bounds.append(lw.logsumexp(0) - math.log(lw.shape[0]))
     return torch.cat(elbos), torch.cat(bounds)

@@ -59,8 +59,7 @@ def resolve_device(device) -> torch.device:
             ) from exc
     else:
         raise ValueError(
-            f"The 'device' argument must be 'auto', 'cpu', 'cuda', 'cuda:N' or a torch.device. "
-            f"Got {device!r} instead."
+            f"The 'device' argument must be 'auto', 'cpu', 'cuda', 'cuda:N' or a torch.device. Got {device!r} instead."
         )
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"The 'device' argument asks for {str(resolved)!r}, but CUDA is not available here.")

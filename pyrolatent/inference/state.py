@@ -95,7 +95,9 @@ class FitState:
         state["settings"] = dict(settings)
         return state
 
-    def check_checkpoint(self, state: dict, *, settings: dict, total_steps: int, path, continuing: bool = True) -> list[str]:
+    def check_checkpoint(
+        self, state: dict, *, settings: dict, total_steps: int, path, continuing: bool = True
+    ) -> list[str]:
         """Refuse a checkpoint that cannot continue this fit (``CheckpointError``
         naming what differs); return notes on settings that changed harmlessly.
         With ``continuing=False`` (loading a fit to look at it) only the model
@@ -123,7 +125,9 @@ class FitState:
                 f"Checkpoint {str(path)!r} is at step {step}, past the {total_steps} steps asked for."
             )
         if state["losses"].numel() != step:
-            raise CheckpointError(f"Checkpoint {str(path)!r} is damaged: {state['losses'].numel()} losses for {step} steps.")
+            raise CheckpointError(
+                f"Checkpoint {str(path)!r} is damaged: {state['losses'].numel()} losses for {step} steps."
+            )
         if self.batcher is not None and state.get("batching") is not None:
             try:
                 probe = copy.copy(self.batcher)

@@ -124,7 +124,9 @@ class BayesianPCA(LatentModel):
             self.n_features = check_positive_int("n_features", n_features)
             self.n_components = check_positive_int("n_components", n_components)
             if not isinstance(collapsed, bool):
-                raise ValueError(f"The 'collapsed' argument of BayesianPCA must be True or False. Got {collapsed!r} instead.")
+                raise ValueError(
+                    f"The 'collapsed' argument of BayesianPCA must be True or False. Got {collapsed!r} instead."
+                )
             self.collapsed = collapsed
             check_positive_float("mu_scale", mu_scale)
             alpha_prior = as_prior("alpha_prior", alpha_prior, broad_gamma())

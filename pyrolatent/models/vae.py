@@ -116,8 +116,18 @@ class VAE(LatentModel):
 
     arviz_dims = {"z": ("latent",), "x": ("feature",)}
 
-    def __init__(self, n_features: int, n_components: int = 2, *, image_shape=None, network: str = "mlp",
-                 hidden=(400,), activation: str = "softplus", likelihood="bernoulli", prior="normal"):
+    def __init__(
+        self,
+        n_features: int,
+        n_components: int = 2,
+        *,
+        image_shape=None,
+        network: str = "mlp",
+        hidden=(400,),
+        activation: str = "softplus",
+        likelihood="bernoulli",
+        prior="normal",
+    ):
         super().__init__()
         with owner(self):
             self._init(n_features, n_components, image_shape, network, hidden, activation, likelihood, prior)
@@ -164,13 +174,15 @@ class VAE(LatentModel):
         if x.dim() == 2 and x.shape[1] != D:
             raise ValueError(
                 f"The 'x' argument must have n_features = {D} columns"
-                + (f" (flattened images of shape {shape})" if shape else "") + f"; got shape {tuple(x.shape)}."
+                + (f" (flattened images of shape {shape})" if shape else "")
+                + f"; got shape {tuple(x.shape)}."
             )
         if x.dim() == 3 and (shape is None or tuple(x.shape[1:]) != shape):
             raise ValueError(
                 f"The 'x' argument must hold images of shape {shape} or rows of {D} features; "
-                f"got shape {tuple(x.shape)}." if shape else
-                f"The 'x' argument must be 2-D (n_samples, {D}) for a model without image_shape; "
+                f"got shape {tuple(x.shape)}."
+                if shape
+                else f"The 'x' argument must be 2-D (n_samples, {D}) for a model without image_shape; "
                 f"got shape {tuple(x.shape)}."
             )
         x = x.reshape(x.shape[0], D)
@@ -262,8 +274,10 @@ class VAE(LatentModel):
         n = check_positive_int("n_per_side", n_per_side)
         d0, d1 = (check_positive_int("dims", d, minimum=0) for d in dims)
         if max(d0, d1) >= self.n_components or d0 == d1:
-            raise ValueError(f"The 'dims' argument must be two different latent indices below {self.n_components}. "
-                             f"Got {tuple(dims)!r} instead.")
+            raise ValueError(
+                f"The 'dims' argument must be two different latent indices below {self.n_components}. "
+                f"Got {tuple(dims)!r} instead."
+            )
         q = dist.Normal(0.0, 1.0).icdf((torch.arange(n, dtype=torch.get_default_dtype()) + 0.5) / n)
         z = torch.zeros(n, n, self.n_components)
         z[:, :, d0] = q.unsqueeze(0)
@@ -279,8 +293,9 @@ class VAE(LatentModel):
         return importance.log_weights(self, guide, x, num_samples=num_samples, batch_size=batch_size)
 
     @with_local_params
-    def log_likelihood(self, x, guide=None, *, num_samples: int = 1000, batch_size=None,
-                       sample_batch_size=None) -> torch.Tensor:
+    def log_likelihood(
+        self, x, guide=None, *, num_samples: int = 1000, batch_size=None, sample_batch_size=None
+    ) -> torch.Tensor:
         r"""Importance-weighted estimate of :math:`\log p(x_n)` in nats, one per row (n,).
 
         :math:`\log \frac1S \sum_s p(x_n, z_s) / q(z_s \mid x_n)` with
@@ -290,8 +305,9 @@ class VAE(LatentModel):
         (by default at most 32,768 rows of draws per pass, so S = 5,000 fits).
         """
         x, guide = self._setup(x, guide)
-        return importance.importance_estimates(self, guide, x, num_samples=num_samples, batch_size=batch_size,
-                                               sample_batch_size=sample_batch_size)[1]
+        return importance.importance_estimates(
+            self, guide, x, num_samples=num_samples, batch_size=batch_size, sample_batch_size=sample_batch_size
+        )[1]
 
     @with_local_params
     def elbo(self, x, guide=None, *, num_samples: int = 100, batch_size=None) -> torch.Tensor:
@@ -311,8 +327,9 @@ def _image_shape(image_shape, n_features):
     if image_shape is None:
         return None
     if isinstance(image_shape, (str, bytes)) or not hasattr(image_shape, "__iter__"):
-        raise ValueError(f"The 'image_shape' argument must be a tuple of positive integers or None. "
-                         f"Got {image_shape!r} instead.")
+        raise ValueError(
+            f"The 'image_shape' argument must be a tuple of positive integers or None. Got {image_shape!r} instead."
+        )
     shape = tuple(check_positive_int("image_shape", s) for s in image_shape)
     if not shape or math.prod(shape) != n_features:
         raise ValueError(

@@ -75,8 +75,6 @@ def _vae(model, guide, data) -> dict:
     return vae_figures(model, guide, data)
 
 
-
-
 def model_findings(result, data) -> list[str]:
     """One or two sentences on what the model found, for the report's verdict."""
     model = result.model

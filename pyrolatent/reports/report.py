@@ -410,7 +410,9 @@ def _verdict(page: HTMLPage, result, facts: dict, findings: list[str]) -> list[s
             f"{escape(psis['verdict'])}.</li>"
         )
     if "restarts" in facts:
-        lines.append(f"<li>{link('Agreement across restarts', 'Restarts')}: {escape(facts['restarts']['summary'])}</li>")
+        lines.append(
+            f"<li>{link('Agreement across restarts', 'Restarts')}: {escape(facts['restarts']['summary'])}</li>"
+        )
     if "nuts" in facts:
         lines.append(
             f"<li>{link('SVI against NUTS', 'NUTS')}: largest |z| of SVI against NUTS "

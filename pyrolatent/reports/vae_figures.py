@@ -83,8 +83,13 @@ def manifold_figure(vae, n_per_side: int, vmin, vmax) -> Figure:
     images, _ = vae.latent_manifold(n_per_side)
     fig = Figure(figsize=(7, 7 * vae.image_shape[0] / vae.image_shape[1]))
     grid = tile_images(_images(vae, images.reshape(-1, vae.n_features)), n_per_side, pad=0)
-    _show(fig.subplots(), grid, vmin, vmax,
-          f"Learned 2-D manifold: decoder means at z = $\\Phi^{{-1}}$((k + 0.5) / {n_per_side})")
+    _show(
+        fig.subplots(),
+        grid,
+        vmin,
+        vmax,
+        f"Learned 2-D manifold: decoder means at z = $\\Phi^{{-1}}$((k + 0.5) / {n_per_side})",
+    )
     fig.tight_layout()
     return fig
 
@@ -132,8 +137,11 @@ def _khat_figure(vae, xs, khat, xy, labels, is_image, vmin, vmax, num_samples) -
     share = [np.mean(khat <= KHAT_GOOD), np.mean((khat > KHAT_GOOD) & (khat <= KHAT_BAD)), np.mean(khat > KHAT_BAD)]
     ax.set_xlabel(r"PSIS $\hat k$ of $q(z \mid x_n)$")
     ax.set_ylabel("examples")
-    ax.set_title(f"{len(khat)} examples, {num_samples} draws each: {share[0]:.0%} good, "
-                 f"{share[1]:.0%} ok, {share[2]:.0%} bad (> {KHAT_BAD})", fontsize=8)
+    ax.set_title(
+        f"{len(khat)} examples, {num_samples} draws each: {share[0]:.0%} good, "
+        f"{share[1]:.0%} ok, {share[2]:.0%} bad (> {KHAT_BAD})",
+        fontsize=8,
+    )
     ax = axes[1]
     sc = _scatter(ax, xy, np.clip(khat, -0.5, 1.5), "coolwarm")
     fig.colorbar(sc, ax=ax, label=r"$\hat k$")
@@ -142,7 +150,12 @@ def _khat_figure(vae, xs, khat, xy, labels, is_image, vmin, vmax, num_samples) -
     ax.set_title("Where the encoder is unreliable (latent means)", fontsize=9)
     if is_image:
         worst = np.argsort(-khat)[:8]
-        _show(axes[2], tile_images(_images(vae, xs[worst]), 4), vmin, vmax,
-              "Worst 8: " + ", ".join(f"{k:.2f}" for k in khat[worst]))
+        _show(
+            axes[2],
+            tile_images(_images(vae, xs[worst]), 4),
+            vmin,
+            vmax,
+            "Worst 8: " + ", ".join(f"{k:.2f}" for k in khat[worst]),
+        )
     fig.tight_layout()
     return fig

@@ -87,12 +87,18 @@ def test_load_mnist_images_file_without_labels(tmp_path):
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
-        ({"cut": 10}, ValueError,
-         r"images file '.*t10k-images-idx3-ubyte.gz' is truncated: its header gives shape \(5, 28, 28\), "
-         r"so expected 3920 payload bytes; got 3910"),
+        (
+            {"cut": 10},
+            ValueError,
+            r"images file '.*t10k-images-idx3-ubyte.gz' is truncated: its header gives shape \(5, 28, 28\), "
+            r"so expected 3920 payload bytes; got 3910",
+        ),
         ({"magic": 2049}, ValueError, r"images file '.*' must start with the IDX magic number 2051; got 2049"),
-        ({"n_labels": 4}, ValueError,
-         r"labels file '.*t10k-labels-idx1-ubyte.gz' must hold one label per image of '.*' \(5 images\); got 4 labels"),
+        (
+            {"n_labels": 4},
+            ValueError,
+            r"labels file '.*t10k-labels-idx1-ubyte.gz' must hold one label per image of '.*' \(5 images\); got 4 labels",
+        ),
     ],
     ids=["truncated", "wrong-magic", "count-mismatch"],
 )
@@ -105,7 +111,9 @@ def test_bad_idx_files(tmp_path, kwargs, error, match):
 def test_corrupt_gzip_names_the_file(tmp_path):
     path, _, _ = _write_mnist(tmp_path)
     path.write_bytes(path.read_bytes()[:40])
-    with pytest.raises(ValueError, match=r"'.*t10k-images-idx3-ubyte.gz' looks gzip-compressed but could not be decompressed"):
+    with pytest.raises(
+        ValueError, match=r"'.*t10k-images-idx3-ubyte.gz' looks gzip-compressed but could not be decompressed"
+    ):
         load_mnist(path)
 
 
@@ -118,9 +126,16 @@ def test_labels_file_given_as_images_is_a_magic_error(tmp_path):
 @pytest.mark.parametrize(
     "make_path, error, match",
     [
-        (lambda p: p / "nope.gz", FileNotFoundError, r"'path' argument must name an existing file; got '.*nope.gz' \(no such file\)"),
-        (lambda p: p, FileNotFoundError,
-         r"'path' argument must be a folder holding 't10k-images-idx3-ubyte' or 't10k-images-idx3-ubyte.gz'"),
+        (
+            lambda p: p / "nope.gz",
+            FileNotFoundError,
+            r"'path' argument must name an existing file; got '.*nope.gz' \(no such file\)",
+        ),
+        (
+            lambda p: p,
+            FileNotFoundError,
+            r"'path' argument must be a folder holding 't10k-images-idx3-ubyte' or 't10k-images-idx3-ubyte.gz'",
+        ),
         (lambda p: 12, TypeError, r"'path' argument must be a path \(str or pathlib.Path\); got int"),
     ],
     ids=["missing-file", "empty-folder", "not-a-path"],
@@ -163,8 +178,14 @@ def test_fake_frey(tmp_path):
 @pytest.mark.parametrize(
     "contents, match",
     [
-        ({"faces": np.zeros((560, 2), np.uint8)}, r"must hold a variable 'ff' \(the Frey faces\); got variables \['faces'\]"),
-        ({"ff": np.zeros((100, 2), np.uint8)}, r"variable 'ff' in '.*' must have shape \(560, n_faces\).*got shape \(100, 2\)"),
+        (
+            {"faces": np.zeros((560, 2), np.uint8)},
+            r"must hold a variable 'ff' \(the Frey faces\); got variables \['faces'\]",
+        ),
+        (
+            {"ff": np.zeros((100, 2), np.uint8)},
+            r"variable 'ff' in '.*' must have shape \(560, n_faces\).*got shape \(100, 2\)",
+        ),
         ({"ff": np.full((560, 2), 300.0)}, r"must hold grey levels in \[0, 255\]; got values in \[300.0, 300.0\]"),
         ({"ff": np.full((560, 2), np.nan)}, r"data in '.*' are not usable.*found NaN at row 0, column 0"),
     ],
@@ -231,25 +252,57 @@ def _npy(array):
 @pytest.mark.parametrize(
     "write, error, match",
     [
-        (_csv("a,b\n1,2\n3,x\n"), ValueError,
-         r"must hold only numbers after an optional header row; got 'x' at line 3, column 2 \(both counted from 1\)"),
+        (
+            _csv("a,b\n1,2\n3,x\n"),
+            ValueError,
+            r"must hold only numbers after an optional header row; got 'x' at line 3, column 2 \(both counted from 1\)",
+        ),
         (_csv("1,2\n3,\n"), ValueError, r"got '' at line 2, column 2"),
         (_csv("1,2\n3,4,5\n"), ValueError, r"same number of columns on every row: expected 2; got 3 at line 2"),
-        (_csv("1,2\n3,nan\n"), ValueError,
-         r"data in '.*f.csv' are not usable \(rows and columns count from 0\).*found NaN at row 1, column 1"),
+        (
+            _csv("1,2\n3,nan\n"),
+            ValueError,
+            r"data in '.*f.csv' are not usable \(rows and columns count from 0\).*found NaN at row 1, column 1",
+        ),
         (_csv("1,inf\n3,4\n"), ValueError, r"found an infinite value at row 0, column 1"),
         (_csv("a,b\n"), ValueError, r"must hold at least one row of numbers; got none"),
         (_csv(""), ValueError, r"must hold at least one row of numbers; got none"),
-        (_npy(np.arange(4.0)), ValueError, r"must hold a 2-D array.*got a 1-D array of shape \(4,\). Reshape it to \(n, 1\)"),
+        (
+            _npy(np.arange(4.0)),
+            ValueError,
+            r"must hold a 2-D array.*got a 1-D array of shape \(4,\). Reshape it to \(n, 1\)",
+        ),
         (_npy(np.zeros((2, 2, 2))), ValueError, r"must hold a 2-D array.*got shape \(2, 2, 2\)"),
         (_npy(np.zeros((0, 3))), ValueError, r"must hold a non-empty array; got shape \(0, 3\)"),
         (_npy(np.array([["a"]])), ValueError, r"must hold a numeric array; got dtype <U1"),
         (_npy(np.array([[1.0, np.nan]])), ValueError, r"found NaN at row 0, column 1"),
-        (lambda p: p / "missing.csv", FileNotFoundError, r"'path' argument must name an existing file; got '.*missing.csv' \(no such file\)"),
-        (lambda p: (p.parent / "t.txt").write_text("1") and p.parent / "t.txt", ValueError, r"'path' argument must end in one of .csv, .npy; got '.*t.txt'"),
+        (
+            lambda p: p / "missing.csv",
+            FileNotFoundError,
+            r"'path' argument must name an existing file; got '.*missing.csv' \(no such file\)",
+        ),
+        (
+            lambda p: (p.parent / "t.txt").write_text("1") and p.parent / "t.txt",
+            ValueError,
+            r"'path' argument must end in one of .csv, .npy; got '.*t.txt'",
+        ),
     ],
-    ids=["non-numeric", "empty-cell", "ragged", "nan", "inf", "header-only", "empty-file",
-         "npy-1d", "npy-3d", "npy-empty", "npy-strings", "npy-nan", "missing", "bad-extension"],
+    ids=[
+        "non-numeric",
+        "empty-cell",
+        "ragged",
+        "nan",
+        "inf",
+        "header-only",
+        "empty-file",
+        "npy-1d",
+        "npy-3d",
+        "npy-empty",
+        "npy-strings",
+        "npy-nan",
+        "missing",
+        "bad-extension",
+    ],
 )
 def test_bad_arrays(tmp_path, write, error, match):
     path = write(tmp_path / "f")
@@ -287,7 +340,9 @@ def test_bad_spec(spec, match):
 
 
 def test_spec_scheme_and_suffix_must_agree():
-    with pytest.raises(ValueError, match=r"'data' argument with scheme 'csv:' must name a .csv file; got 'csv:/x/data.npy'"):
+    with pytest.raises(
+        ValueError, match=r"'data' argument with scheme 'csv:' must name a .csv file; got 'csv:/x/data.npy'"
+    ):
         load_dataset("csv:/x/data.npy")
 
 
@@ -330,9 +385,19 @@ def test_binarize_threshold():
 @pytest.mark.parametrize(
     "x, kwargs, error, match",
     [
-        (torch.tensor([[0.0, 1.5]]), {}, ValueError, r"'dataset' argument must have x in \[0, 1\] to be binarised; got values in \[0, 1.5\]"),
+        (
+            torch.tensor([[0.0, 1.5]]),
+            {},
+            ValueError,
+            r"'dataset' argument must have x in \[0, 1\] to be binarised; got values in \[0, 1.5\]",
+        ),
         (torch.tensor([[-0.1, 0.5]]), {"seed": 0}, ValueError, r"got values in \[-0.1, 0.5\]"),
-        (torch.tensor([[0.2]]), {"threshold": 2.0}, ValueError, r"'threshold' argument must be a number in \[0, 1\]. Got 2.0"),
+        (
+            torch.tensor([[0.2]]),
+            {"threshold": 2.0},
+            ValueError,
+            r"'threshold' argument must be a number in \[0, 1\]. Got 2.0",
+        ),
         (torch.tensor([[0.2]]), {"seed": -1}, ValueError, r"'seed' argument must be an integer >= 0 or None. Got -1"),
     ],
     ids=["above-one", "negative", "bad-threshold", "bad-seed"],

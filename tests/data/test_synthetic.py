@@ -108,10 +108,18 @@ def test_all_equal_stds_have_no_components():
     [
         ({"n_samples": 0}, ValueError, r"'n_samples' argument must be a positive integer. Got 0 instead"),
         ({"stds": [1.0, 0.0]}, ValueError, r"'stds' argument must hold positive standard deviations; got 0 at index 1"),
-        ({"stds": [1.0, float("nan")]}, ValueError, r"'stds' argument must contain only finite values; found NaN at row 1"),
+        (
+            {"stds": [1.0, float("nan")]},
+            ValueError,
+            r"'stds' argument must contain only finite values; found NaN at row 1",
+        ),
         ({"stds": []}, ValueError, r"'stds' argument must not be empty"),
         ({"stds": [[1.0]]}, ValueError, r"'stds' argument must have 1 dimension\(s\); got 2"),
-        ({"mean": [0.0, 1.0]}, ValueError, r"'mean' argument must have one entry per feature \(10, the length of 'stds'\); got 2"),
+        (
+            {"mean": [0.0, 1.0]},
+            ValueError,
+            r"'mean' argument must have one entry per feature \(10, the length of 'stds'\); got 2",
+        ),
         ({"seed": -3}, ValueError, r"'seed' argument must be an integer >= 0. Got -3 instead"),
         ({"rotate": "yes"}, TypeError, r"'rotate' argument must be True or False; got 'yes'"),
     ],

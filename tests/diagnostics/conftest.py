@@ -24,5 +24,3 @@ def bad_result(normal_data):
     loc, scale, _ = closed_form(normal_data)
     guide = FixedGuide((loc + 2 * scale).float(), torch.full((2,), 0.3 * scale))
     return make_result(NormalMean(), guide, normal_data)
-
-

@@ -102,8 +102,15 @@ def test_resumed_fit_equals_an_uninterrupted_one_bit_for_bit(tmp_path):
     straight = fit(ObjectsAndTriplets(), data, guide=guide, num_steps=200, batch_size=batch, seed=5, lr=0.05)
     fit(ObjectsAndTriplets(), data, guide=guide, num_steps=100, batch_size=batch, seed=5, lr=0.05, checkpoint_path=ckpt)
     resumed = fit(
-        ObjectsAndTriplets(), data, guide=guide, num_steps=200, batch_size=batch, seed=5, lr=0.05,
-        checkpoint_path=ckpt, resume=True,
+        ObjectsAndTriplets(),
+        data,
+        guide=guide,
+        num_steps=200,
+        batch_size=batch,
+        seed=5,
+        lr=0.05,
+        checkpoint_path=ckpt,
+        resume=True,
     )
     assert torch.equal(straight.losses, resumed.losses)
     assert torch.equal(straight.model.loc, resumed.model.loc)

@@ -72,8 +72,15 @@ def _launch(tmp_path, *, world=2, steps=STEPS, batch=str(BATCH), every="none", d
     port = _free_port()
     procs = []
     for rank in range(world):
-        env = {**os.environ, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(world),
-               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "OMP_NUM_THREADS": "1"}
+        env = {
+            **os.environ,
+            "RANK": str(rank),
+            "LOCAL_RANK": str(rank),
+            "WORLD_SIZE": str(world),
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+            "OMP_NUM_THREADS": "1",
+        }
         args = [sys.executable, str(script), str(tmp_path), str(steps), batch, str(SEED), every, str(die_at)]
         procs.append(subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     outs = [p.communicate(timeout=timeout) for p in procs]
@@ -108,8 +115,16 @@ def test_a_two_process_checkpoint_resumes_in_one_process(tmp_path):
     data = make_bishop(n_samples=120, seed=0)
     ckpt = tmp_path / "ckpt.pt"
     assert load_checkpoint(ckpt)["step"] == 30
-    resumed = fit(BayesianPCA(10, 4), data, num_steps=STEPS, seed=SEED, lr=0.05, batch_size=BATCH,
-                  checkpoint_path=ckpt, resume=True)
+    resumed = fit(
+        BayesianPCA(10, 4),
+        data,
+        num_steps=STEPS,
+        seed=SEED,
+        lr=0.05,
+        batch_size=BATCH,
+        checkpoint_path=ckpt,
+        resume=True,
+    )
     straight = _single(BATCH)
     torch.testing.assert_close(resumed.losses, straight.losses, rtol=1e-4, atol=1e-3)
     restored = restore(BayesianPCA(10, 4), data, ckpt)
@@ -134,11 +149,35 @@ def test_torchrun_runs_the_command_line_with_rank_0_writing(tmp_path):
     import numpy as np
 
     np.savetxt(csv, make_bishop(n_samples=120, seed=0).x.numpy(), delimiter=",")
-    common = ["fit", "bpca", "--data", f"csv:{csv}", "--n-components", "4", "--steps", "40", "--batch-size", "40",
-              "--device", "cpu"]
+    common = [
+        "fit",
+        "bpca",
+        "--data",
+        f"csv:{csv}",
+        "--n-components",
+        "4",
+        "--steps",
+        "40",
+        "--batch-size",
+        "40",
+        "--device",
+        "cpu",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(_free_port()),
-           "-m", "pyrolatent", *common, "--out", str(tmp_path / "two")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-port",
+        str(_free_port()),
+        "-m",
+        "pyrolatent",
+        *common,
+        "--out",
+        str(tmp_path / "two"),
+    ]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.count("run directory:") == 1  # only rank 0 writes and reports

@@ -171,7 +171,9 @@ def test_checkpoint_every_writes_mid_fit_and_restore_loads_it(tmp_path):
         def on_check(self, info):
             seen.append(torch.load(ckpt, weights_only=True)["step"] if ckpt.exists() else None)
 
-    r = fit(small_bpca(), DATA, num_steps=30, checkpoint_path=ckpt, checkpoint_every=10, log_every=10, callbacks=[Spy()])
+    r = fit(
+        small_bpca(), DATA, num_steps=30, checkpoint_path=ckpt, checkpoint_every=10, log_every=10, callbacks=[Spy()]
+    )
     assert seen == [10, 20, 30]
     loaded = restore(small_bpca(), DATA, ckpt)
     assert loaded.num_steps == 30 and torch.equal(loaded.losses, r.losses)
@@ -309,7 +311,9 @@ def interrupt_at(step, how):
 @pytest.mark.parametrize("how", ["signal", "exception"])
 def test_ctrl_c_returns_an_interrupted_result_with_the_last_good_state(tmp_path, how):
     ckpt = tmp_path / "c.pt"
-    r = fit(small_bpca(), DATA, num_steps=200, seed=2, log_every=50, checkpoint_path=ckpt, callbacks=[interrupt_at(30, how)])
+    r = fit(
+        small_bpca(), DATA, num_steps=200, seed=2, log_every=50, checkpoint_path=ckpt, callbacks=[interrupt_at(30, how)]
+    )
     assert r.interrupted and r.num_steps == 31
     reference = fit(small_bpca(), DATA, num_steps=31, seed=2)
     assert torch.equal(r.losses, reference.losses)
@@ -349,7 +353,9 @@ def test_cuda_asked_for_without_cuda():
 
 
 def test_batch_size_larger_than_the_data_is_refused():
-    with pytest.raises(ValueError, match=r"'batch_size' argument must be at most the size of the 'data' plate \(60\). Got 61"):
+    with pytest.raises(
+        ValueError, match=r"'batch_size' argument must be at most the size of the 'data' plate \(60\). Got 61"
+    ):
         fit(small_bpca(), DATA, num_steps=1, batch_size=61)
 
 

@@ -120,9 +120,7 @@ def test_sample_sites_are_the_papers_symbols():
     model = BayesianPCA(10, 4, collapsed=False)
     trace = pyro.poutine.trace(model).get_trace(data.x)
     latent = {
-        n
-        for n, s in trace.nodes.items()
-        if s["type"] == "sample" and not s["is_observed"] and not site_is_subsample(s)
+        n for n, s in trace.nodes.items() if s["type"] == "sample" and not s["is_observed"] and not site_is_subsample(s)
     }
     assert latent == {"alpha", "W", "mu", "tau", "z"}
     assert trace.nodes["x"]["is_observed"]
@@ -142,7 +140,11 @@ def test_model_broadcasts_a_sample_dimension_on_the_left():
 @pytest.mark.parametrize(
     "kwargs, error, message",
     [
-        ({"n_features": 0, "n_components": 2}, ValueError, r"'n_features' argument(?: of \w+)? must be a positive integer. Got 0"),
+        (
+            {"n_features": 0, "n_components": 2},
+            ValueError,
+            r"'n_features' argument(?: of \w+)? must be a positive integer. Got 0",
+        ),
         ({"n_features": 5, "n_components": 2.0}, ValueError, r"'n_components' .* Got 2.0"),
         ({"n_features": 5, "n_components": 2, "collapsed": "no"}, ValueError, r"'collapsed' .* Got 'no'"),
         ({"n_features": 5, "n_components": 2, "alpha_prior": 1.0}, TypeError, r"'alpha_prior' .* Got float"),
@@ -166,7 +168,9 @@ def test_bad_constructor_arguments(kwargs, error, message):
 
 def test_data_of_the_wrong_width_is_refused():
     model = BayesianPCA(5, 2)
-    with pytest.raises(ValueError, match=r"'x' argument(?: of \w+)? must have 5 columns \(n_features\); got shape \(4, 3\)"):
+    with pytest.raises(
+        ValueError, match=r"'x' argument(?: of \w+)? must have 5 columns \(n_features\); got shape \(4, 3\)"
+    ):
         model(torch.zeros(4, 3))
     with pytest.raises(ValueError, match=r"'x' argument(?: of \w+)? must have 2 dimension\(s\); got 1"):
         model(torch.zeros(4))

@@ -80,14 +80,20 @@ def test_analytic_kl_elbo_equals_monte_carlo_elbo_in_expectation(fitted, digits)
     x = digits[1].x[:50]
     guide = fitted.default_guide()
     with torch.no_grad():
-        analytic = torch.stack([
-            -TraceMeanField_ELBO(num_particles=200, vectorize_particles=True).differentiable_loss(fitted, guide, x=x)
-            for _ in range(20)
-        ])
-        monte_carlo = torch.stack([
-            -Trace_ELBO(num_particles=200, vectorize_particles=True).differentiable_loss(fitted, guide, x=x)
-            for _ in range(20)
-        ])
+        analytic = torch.stack(
+            [
+                -TraceMeanField_ELBO(num_particles=200, vectorize_particles=True).differentiable_loss(
+                    fitted, guide, x=x
+                )
+                for _ in range(20)
+            ]
+        )
+        monte_carlo = torch.stack(
+            [
+                -Trace_ELBO(num_particles=200, vectorize_particles=True).differentiable_loss(fitted, guide, x=x)
+                for _ in range(20)
+            ]
+        )
     per_draw = fitted.log_weights(x, num_samples=4000).sum(1)  # our own MC ELBO, one value per draw
     se_a = analytic.std() / math.sqrt(len(analytic))
     se_mc = monte_carlo.std() / math.sqrt(len(monte_carlo))
@@ -298,8 +304,13 @@ def test_pareto_khat_matches_arviz():
         warnings.simplefilter("ignore")
         import arviz as az
     g = torch.Generator().manual_seed(3)
-    log_w = torch.cat([torch.randn(2000, 3, generator=g, dtype=torch.double),
-                       dist.StudentT(2.0).sample((2000, 2)).double().abs() * 3], 1)
+    log_w = torch.cat(
+        [
+            torch.randn(2000, 3, generator=g, dtype=torch.double),
+            dist.StudentT(2.0).sample((2000, 2)).double().abs() * 3,
+        ],
+        1,
+    )
     ours = pareto_khat(log_w)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -359,12 +370,16 @@ def test_conv_vae_fits(digits):
 
 
 def test_bernoulli_rejects_data_outside_unit_interval(grey):
-    with pytest.raises(ValueError, match=r"'x' argument(?: of \w+)? must lie in \[0, 1\] for the Bernoulli .* got values in \[0, 2\]"):
+    with pytest.raises(
+        ValueError, match=r"'x' argument(?: of \w+)? must lie in \[0, 1\] for the Bernoulli .* got values in \[0, 2\]"
+    ):
         fit(small_vae(), 2.0 * grey, num_steps=1)
 
 
 def test_bernoulli_rejects_grey_data(grey):
-    with pytest.raises(ValueError, match=r"'x' argument(?: of \w+)? must be binary \(0 or 1\) for the Bernoulli .*binarize"):
+    with pytest.raises(
+        ValueError, match=r"'x' argument(?: of \w+)? must be binary \(0 or 1\) for the Bernoulli .*binarize"
+    ):
         fit(small_vae(), grey, num_steps=1)
 
 
@@ -376,8 +391,14 @@ def test_continuous_bernoulli_rejects_data_outside_unit_interval(grey):
 @pytest.mark.parametrize(
     "x, message",
     [
-        (torch.zeros(5, 28, 28), r"'x' argument(?: of \w+)? must hold images of shape \(8, 8\) or rows of 64 features; got shape \(5, 28, 28\)"),
-        (torch.zeros(5, 63), r"'x' argument(?: of \w+)? must have n_features = 64 columns \(flattened images of shape \(8, 8\)\); got shape \(5, 63\)"),
+        (
+            torch.zeros(5, 28, 28),
+            r"'x' argument(?: of \w+)? must hold images of shape \(8, 8\) or rows of 64 features; got shape \(5, 28, 28\)",
+        ),
+        (
+            torch.zeros(5, 63),
+            r"'x' argument(?: of \w+)? must have n_features = 64 columns \(flattened images of shape \(8, 8\)\); got shape \(5, 63\)",
+        ),
         (torch.zeros(5, 2, 4, 8), r"'x' argument(?: of \w+)? must have 2 or 3 dimension\(s\); got 4"),
         (torch.full((5, 64), float("nan")), r"'x' argument(?: of \w+)? must contain only finite values"),
     ],
@@ -389,24 +410,53 @@ def test_wrong_data_shape_or_values(x, message):
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
 def test_latent_size_must_be_positive(bad):
-    with pytest.raises(ValueError, match=rf"The 'n_components' argument(?: of \w+)? must be a positive integer. Got {bad!r} instead"):
+    with pytest.raises(
+        ValueError, match=rf"The 'n_components' argument(?: of \w+)? must be a positive integer. Got {bad!r} instead"
+    ):
         VAE(64, bad)
 
 
 @pytest.mark.parametrize(
     "kwargs, exc, message",
     [
-        (dict(image_shape=(28, 28)), ValueError, r"'image_shape' argument(?: of \w+)? must multiply out to n_features = 64; got \(28, 28\)"),
-        (dict(network="conv"), ValueError, r"'image_shape' argument(?: of \w+)? must be \(height, width\) for network='conv'"),
+        (
+            dict(image_shape=(28, 28)),
+            ValueError,
+            r"'image_shape' argument(?: of \w+)? must multiply out to n_features = 64; got \(28, 28\)",
+        ),
+        (
+            dict(network="conv"),
+            ValueError,
+            r"'image_shape' argument(?: of \w+)? must be \(height, width\) for network='conv'",
+        ),
         (dict(network="rnn"), ValueError, r"'network' argument(?: of \w+)? must be one of 'mlp', 'conv'. Got 'rnn'"),
-        (dict(likelihood="poisson"), ValueError, r"'likelihood' argument(?: of \w+)? must be one of 'bernoulli', .* Got 'poisson'"),
+        (
+            dict(likelihood="poisson"),
+            ValueError,
+            r"'likelihood' argument(?: of \w+)? must be one of 'bernoulli', .* Got 'poisson'",
+        ),
         (dict(likelihood=3), TypeError, r"'likelihood' argument(?: of \w+)? must be a name or .* Got int"),
-        (dict(prior="flat"), ValueError, r"'prior' argument(?: of \w+)? must be one of 'normal', 'mixture', 'vamp'.* Got 'flat'"),
-        (dict(prior=dist.MultivariateNormal(torch.zeros(3), torch.eye(3))), ValueError,
-         r"'prior' argument(?: of \w+)? must be a distribution over R\^2 .* event shape \(3,\)"),
-        (dict(prior=42), TypeError, r"'prior' argument(?: of \w+)? must be a name, a pyro Distribution or an nn.Module"),
+        (
+            dict(prior="flat"),
+            ValueError,
+            r"'prior' argument(?: of \w+)? must be one of 'normal', 'mixture', 'vamp'.* Got 'flat'",
+        ),
+        (
+            dict(prior=dist.MultivariateNormal(torch.zeros(3), torch.eye(3))),
+            ValueError,
+            r"'prior' argument(?: of \w+)? must be a distribution over R\^2 .* event shape \(3,\)",
+        ),
+        (
+            dict(prior=42),
+            TypeError,
+            r"'prior' argument(?: of \w+)? must be a name, a pyro Distribution or an nn.Module",
+        ),
         (dict(hidden=(0,)), ValueError, r"'hidden' argument(?: of \w+)? must be a positive integer. Got 0"),
-        (dict(hidden="abc"), ValueError, r"'hidden' argument(?: of \w+)? must be a sequence of positive integers. Got 'abc'"),
+        (
+            dict(hidden="abc"),
+            ValueError,
+            r"'hidden' argument(?: of \w+)? must be a sequence of positive integers. Got 'abc'",
+        ),
         (dict(activation="swish"), ValueError, r"'activation' argument(?: of \w+)? must be one of .* Got 'swish'"),
     ],
 )
@@ -415,8 +465,10 @@ def test_bad_constructor_arguments(kwargs, exc, message):
         VAE(64, 2, **kwargs) if {"image_shape", "network"} & set(kwargs) else small_vae(**kwargs)
 
 
-@pytest.mark.parametrize("kwargs, name", [(dict(scale=-1.0), "scale"), (dict(min_scale=0.0), "min_scale"),
-                                          (dict(init_scale=1e-4), "init_scale")])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [(dict(scale=-1.0), "scale"), (dict(min_scale=0.0), "min_scale"), (dict(init_scale=1e-4), "init_scale")],
+)
 def test_bad_gaussian_likelihood(kwargs, name):
     with pytest.raises(ValueError, match=rf"The '{name}' argument(?: of \w+)? must"):
         GaussianLikelihood(**kwargs)
@@ -441,8 +493,11 @@ def test_model_and_guide_sites_match(digits):
     guide = vae.default_guide()
     guide_trace = poutine.trace(guide).get_trace(x=x)
     model_trace = poutine.trace(poutine.replay(vae, trace=guide_trace)).get_trace(x=x)
-    latent = {n for n, s in model_trace.nodes.items()
-              if s["type"] == "sample" and not s["is_observed"] and not site_is_subsample(s)}
+    latent = {
+        n
+        for n, s in model_trace.nodes.items()
+        if s["type"] == "sample" and not s["is_observed"] and not site_is_subsample(s)
+    }
     guided = {n for n, s in guide_trace.nodes.items() if s["type"] == "sample" and not site_is_subsample(s)}
     assert latent == guided == {"z"}
     assert model_trace.nodes["x"]["is_observed"]
@@ -494,8 +549,24 @@ def test_model_copies_and_pickles_after_a_fit(digits):
 
 def test_cli_fit_vae_writes_test_metrics(tmp_path, capsys):
     out = tmp_path / "run"
-    args = ["fit", "vae", "--data", "digits", "--steps", "40", "--batch-size", "128", "--hidden", "32",
-            "--iwae-samples", "50", "--n-components", "3", "--out", str(out)]
+    args = [
+        "fit",
+        "vae",
+        "--data",
+        "digits",
+        "--steps",
+        "40",
+        "--batch-size",
+        "128",
+        "--hidden",
+        "32",
+        "--iwae-samples",
+        "50",
+        "--n-components",
+        "3",
+        "--out",
+        str(out),
+    ]
     assert main(args) == 0
     summary = json.loads((out / "summary.json").read_text())
     for key in ("final_elbo", "test_elbo", "test_log_likelihood", "baseline_test_log_likelihood", "n_test"):
@@ -513,8 +584,23 @@ def test_cli_rejects_bad_vae_options(tmp_path, capsys):
     # data outside the continuous Bernoulli's [0, 1]: one line that names the data, no trace dump
     grey = tmp_path / "grey.csv"
     np.savetxt(grey, np.full((30, 4), 2.0), delimiter=",")
-    assert main(["fit", "vae", "--steps", "1", "--likelihood", "continuous_bernoulli", "--data", f"csv:{grey}",
-                 "--out", out]) == 2
+    assert (
+        main(
+            [
+                "fit",
+                "vae",
+                "--steps",
+                "1",
+                "--likelihood",
+                "continuous_bernoulli",
+                "--data",
+                f"csv:{grey}",
+                "--out",
+                out,
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "'x' argument" in err and "[0, 1]" in err and "Trace" not in err
     assert not (tmp_path / "r").exists()
