@@ -14,7 +14,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -
 RUN_DIR ?= runs/demo-digits
 DEMO_DIR ?= runs/demo
 
-.PHONY: demo test install bench clean tutorials
+.PHONY: demo test install bench clean tutorials lint
 
 $(STAMP):
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,7 +34,14 @@ tutorials: $(STAMP)
 	  echo "tutorials: $$nb"; ../$(VENV)/bin/jupyter-execute --inplace --timeout=1800 "$$nb" || exit 1; done
 
 test: $(STAMP)
+	$(PY) -m ruff format --check pyrolatent tests benchmarks
+	$(PY) -m ruff check pyrolatent tests benchmarks
 	$(PY) -m pytest -q
+
+# Format the code and fix what ruff can fix.
+lint: $(STAMP)
+	$(PY) -m ruff format pyrolatent tests benchmarks
+	$(PY) -m ruff check --fix pyrolatent tests benchmarks
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_engine.py
