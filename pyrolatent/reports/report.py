@@ -37,23 +37,37 @@ __all__ = ["write_report"]
 REPORT_DIR = "report"
 #: Rows of the az.summary table shown per variable (the netCDF file has them all).
 SUMMARY_ROWS = 12
-#: The report's netCDF keeps at most this many guide draws per group, and this
-#: many replicates of the data, in single precision (compressed): enough to
-#: recompute every table and figure's statistics, small enough to mail.
-NETCDF_DRAWS, NETCDF_REPLICATES = 100, 4
+#: The report's netCDF is meant to be mailed: single precision, at most
+#: NETCDF_BYTES before compression, at most NETCDF_DRAWS guide draws (fewer when
+#: the draws are large, never fewer than NETCDF_MIN_DRAWS) and NETCDF_REPLICATES
+#: replicates of the data. The report's tables and figures use all the draws.
+NETCDF_BYTES, NETCDF_DRAWS, NETCDF_MIN_DRAWS, NETCDF_REPLICATES = 2_500_000, 100, 20, 2
 
 
 def _compact(idata):
-    """A copy of ``idata`` for the report's netCDF: thinned draws, float32."""
-    groups = {}
-    for name in _arviz.group_names(idata):
-        ds = _arviz.group(idata, name)
+    """A copy of ``idata`` for the report's netCDF: float32, thinned to the budget."""
+    groups = {name: _arviz.group(idata, name) for name in _arviz.group_names(idata)}
+
+    def nbytes(ds, draws=None):
+        if draws is not None and "draw" in ds.dims:
+            ds = ds.isel(draw=slice(0, draws))
+        return sum(v.size * (4 if v.dtype.kind == "f" else v.dtype.itemsize) for v in ds.data_vars.values())
+
+    fixed = sum(nbytes(ds) for ds in groups.values() if "draw" not in ds.dims)
+    replicates = NETCDF_REPLICATES
+    pp = groups.get("posterior_predictive")
+    if pp is not None and "draw" in pp.dims and nbytes(pp, 1) * replicates > NETCDF_BYTES // 3:
+        replicates = 1
+    fixed += nbytes(pp, replicates) if pp is not None else 0
+    per_draw = sum(nbytes(ds, 1) for name, ds in groups.items() if "draw" in ds.dims and name != "posterior_predictive")
+    draws = int(max(NETCDF_MIN_DRAWS, min(NETCDF_DRAWS, (NETCDF_BYTES - fixed) // max(per_draw, 1))))
+    out = {}
+    for name, ds in groups.items():
         if "draw" in ds.dims:
-            keep = NETCDF_REPLICATES if name == "posterior_predictive" else NETCDF_DRAWS
-            ds = ds.isel(draw=slice(0, keep))
-        ds = ds.map(lambda v: v.astype("float32") if v.dtype.kind == "f" else v, keep_attrs=True)
-        groups[name] = ds
-    return _arviz.make_inference_data(groups, dict(getattr(idata, "attrs", {}) or {}))
+            ds = ds.isel(draw=slice(0, replicates if name == "posterior_predictive" else draws))
+        out[name] = ds.map(lambda v: v.astype("float32") if v.dtype.kind == "f" else v, keep_attrs=True)
+    kept = {"netcdf_draws": draws, "netcdf_replicates": replicates}
+    return _arviz.make_inference_data(out, {**dict(getattr(idata, "attrs", {}) or {}), **kept}), kept
 
 
 def _supports(model, hook: str) -> bool:
@@ -109,7 +123,7 @@ class _Builder:
         self.page.figure(png, caption, alt=name)
 
 
-def _header(page: HTMLPage, result, data, idata_path: str) -> None:
+def _header(page: HTMLPage, result, data, idata_path: str, kept: dict) -> None:
     page.section("Run")
     rows = [
         {"item": "model", "value": type(result.model).__name__},
@@ -131,7 +145,7 @@ def _header(page: HTMLPage, result, data, idata_path: str) -> None:
             "Fit settings: " + ", ".join(f"{k}={v}" for k, v in settings.items() if v is not None), css="note"
         )
     page.paragraph(
-        f"The first {NETCDF_DRAWS} guide draws, {NETCDF_REPLICATES} replicates of the data and the pointwise "
+        f"The first {kept['netcdf_draws']} guide draws, {kept['netcdf_replicates']} replicate(s) of the data and the pointwise "
         f"log-likelihoods are in {idata_path} (netCDF, ArviZ groups, single precision); the tables and "
         "figures here use all the draws.",
         css="note",
@@ -201,10 +215,11 @@ def _build(result, data, folder: Path, *, restarts, nuts, num_samples, seed, tit
     page = HTMLPage(title or f"{type(model).__name__} on {name}")
     out = _Builder(folder, page)
     idata = to_inference_data(result, data, num_samples=num_samples, seed=seed)
-    save_inference_data(_compact(idata), folder / "inference_data.nc")
+    compact, kept = _compact(idata)
+    save_inference_data(compact, folder / "inference_data.nc")
     page.section("Verdict")
     verdict_at = len(page.parts)
-    _header(page, result, data, "inference_data.nc")
+    _header(page, result, data, "inference_data.nc", kept)
     out.facts["fit"] = result.summary()
 
     page.section("ELBO")
@@ -397,7 +412,8 @@ def _verdict(page: HTMLPage, result, facts: dict, findings: list[str]) -> list[s
     lines = []
     lines.append(
         f"<li>Fitted {escape(type(result.model).__name__)} with guide {escape(type(result.guide).__name__)} "
-        f"for {result.num_steps} steps ({escape(str(result.device))}, {result.wall_time:.1f} s)"
+        f"for {result.num_steps} steps ({escape(str(result.device))}"
+        + (f", {result.wall_time:.1f} s)" if result.wall_time >= 0.05 else ")")
         + (" &mdash; interrupted" if result.interrupted else "")
         + ".</li>"
     )
