@@ -43,11 +43,14 @@ import pyro
 import pyro.distributions as dist
 import torch
 from pyro.nn import PyroModule
+from torch import nn
 
 from pyrolatent._pyro import local_params, plate_subsample, with_local_params
 from pyrolatent._validation import check_positive_float, check_positive_int, check_tensor
 
-__all__ = ["NoLatentGuide", "TripletEmbeddingModel", "squared_distances"]
+from .nets import MLP, check_hidden
+
+__all__ = ["NoLatentGuide", "TripletEmbeddingModel", "squared_distances", "tiny_triplet_data"]
 
 
 def squared_distances(codes: torch.Tensor, triplets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -70,6 +73,11 @@ class TripletEmbeddingModel:
     #: The model conditions on its inputs: calling it without data raises (see the module docstring).
     has_prior_predictive = False
     arviz_dims = {"x": ("feature",)}
+
+    def _init_network(self, hidden, activation: str) -> None:
+        """``self.net``: an MLP from the ``n_features`` inputs to the ``n_components`` code."""
+        trunk = MLP(self.n_features, check_hidden(hidden), activation)
+        self.net = nn.Sequential(trunk, nn.Linear(trunk.out_features, self.n_components))
 
     def _init_embedding(self, n_features: int, n_components: int, loss_weight: float) -> None:
         self.n_features = check_positive_int("n_features", n_features)
@@ -205,3 +213,11 @@ class NoLatentGuide(PyroModule):
 
     def forward(self, *args, **kwargs):
         return None
+
+
+def tiny_triplet_data(n_rows: int = 12, n_features: int = 6, n_triplets: int = 10, seed: int = 0) -> dict:
+    """``{"x", "triplets"}``: random rows and random triplets of them (the common model tests)."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n_rows, n_features, generator=g)
+    triplets = torch.stack([torch.randperm(n_rows, generator=g)[:3] for _ in range(n_triplets)])
+    return {"x": x, "triplets": triplets}

@@ -41,11 +41,9 @@ Examples
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from pyrolatent._validation import check_positive_float, owned
-from pyrolatent.components.embedding import TripletEmbeddingModel
-from pyrolatent.components.nets import MLP, check_hidden
+from pyrolatent.components.embedding import TripletEmbeddingModel, tiny_triplet_data
 
 from .base import LatentModel
 from .registry import ModelSpec, register
@@ -96,8 +94,7 @@ class SiameseNetwork(TripletEmbeddingModel, LatentModel):
         self._init_embedding(n_features, n_components, loss_weight)
         self.margin = check_positive_float("margin", margin)
         self.image_shape = None if image_shape is None else tuple(int(s) for s in image_shape)
-        trunk = MLP(self.n_features, check_hidden(hidden), activation)
-        self.net = nn.Sequential(trunk, nn.Linear(trunk.out_features, self.n_components))
+        self._init_network(hidden, activation)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """:math:`f_\\theta(x)` (..., K)."""
@@ -110,10 +107,7 @@ class SiameseNetwork(TripletEmbeddingModel, LatentModel):
 
 def tiny_example():
     """``(model, data)``: a siamese network on 12 random rows of 6 features and 10 triplets."""
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(12, 6, generator=g)
-    triplets = torch.stack([torch.randperm(12, generator=g)[:3] for _ in range(10)])
-    return SiameseNetwork(6, 2, hidden=(8,)), {"x": x, "triplets": triplets}
+    return SiameseNetwork(6, 2, hidden=(8,)), tiny_triplet_data()
 
 
 register(

@@ -41,8 +41,7 @@ import torch
 from torch import nn
 
 from pyrolatent._validation import check_positive_float, owned
-from pyrolatent.components.embedding import TripletEmbeddingModel
-from pyrolatent.components.nets import MLP, check_hidden
+from pyrolatent.components.embedding import TripletEmbeddingModel, tiny_triplet_data
 
 from .base import LatentModel
 from .registry import ModelSpec, register
@@ -96,8 +95,7 @@ class TripletMarginNetwork(TripletEmbeddingModel, LatentModel):
         self.margin = check_positive_float("margin", margin)
         self.normalize = bool(normalize)
         self.image_shape = None if image_shape is None else tuple(int(s) for s in image_shape)
-        trunk = MLP(self.n_features, check_hidden(hidden), activation)
-        self.net = nn.Sequential(trunk, nn.Linear(trunk.out_features, self.n_components))
+        self._init_network(hidden, activation)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """:math:`f_\\theta(x)` (..., K), on the unit sphere when ``normalize``."""
@@ -111,10 +109,7 @@ class TripletMarginNetwork(TripletEmbeddingModel, LatentModel):
 
 def tiny_example():
     """``(model, data)``: a triplet-margin network on 12 random rows of 6 features and 10 triplets."""
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(12, 6, generator=g)
-    triplets = torch.stack([torch.randperm(12, generator=g)[:3] for _ in range(10)])
-    return TripletMarginNetwork(6, 2, hidden=(8,)), {"x": x, "triplets": triplets}
+    return TripletMarginNetwork(6, 2, hidden=(8,)), tiny_triplet_data()
 
 
 register(
