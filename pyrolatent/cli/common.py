@@ -529,7 +529,11 @@ def _rebuild_args(run_dir: Path, saved: dict) -> argparse.Namespace:
             f"{str(run_file)!r} names the model {model!r}, which this pyrolatent does not know "
             f"(known: {', '.join(known)})."
         )
-    defaults = vars(_parser().parse_args(["fit", model, "--out", str(run_dir)]))
+    # every flag's default, read from the parser (parsing would trip over required flags such as --triplets)
+    fit_parser = _parser()._subparsers._group_actions[0].choices["fit"]
+    sub = fit_parser._subparsers._group_actions[0].choices[model]
+    defaults = {a.dest: a.default for a in sub._actions if a.dest != "help"}
+    defaults.update(command="fit", model=model, out=run_dir)
     common = argparse.ArgumentParser(add_help=False)
     add_common_arguments(common)
     common_keys = {a.dest for a in common._actions}

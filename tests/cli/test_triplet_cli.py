@@ -66,3 +66,30 @@ def test_bad_triplet_spec_is_one_line_and_exit_code_2(tmp_path, capsys):
     argv = ["fit", "triplet", "--triplets", "pairs:10", "--steps", "2", "--out", str(tmp_path / "r")]
     assert main(argv) == 2
     assert "must be one of labels:N" in capsys.readouterr().err
+
+
+def test_report_rebuilds_a_triplet_run_whose_fit_had_required_flags(tmp_path, capsys):
+    from pyrolatent.cli import main
+
+    out = tmp_path / "run"
+    args = [
+        "fit",
+        "triplet",
+        "--triplets",
+        "labels:200",
+        "--n-components",
+        "2",
+        "--hidden",
+        "16",
+        "--steps",
+        "5",
+        "--iwae-samples",
+        "5",
+        "--n-test-triplets",
+        "50",
+        "--out",
+        str(out),
+    ]
+    assert main(args) == 0
+    assert main(["report", str(out)]) == 0
+    assert (out / "report" / "index.html").is_file()
