@@ -34,14 +34,14 @@ tutorials: $(STAMP)
 	  echo "tutorials: $$nb"; ../$(VENV)/bin/jupyter-execute --inplace --timeout=1800 "$$nb" || exit 1; done
 
 test: $(STAMP)
-	$(PY) -m ruff format --check pyrolatent tests benchmarks
-	$(PY) -m ruff check pyrolatent tests benchmarks
+	$(PY) -m ruff format --check .
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q
 
 # Format the code and fix what ruff can fix.
 lint: $(STAMP)
-	$(PY) -m ruff format pyrolatent tests benchmarks
-	$(PY) -m ruff check --fix pyrolatent tests benchmarks
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_engine.py
