@@ -21,6 +21,7 @@ from contextlib import contextmanager
 import numpy as np
 import pyro
 import torch
+from pyro.nn import PyroModule
 
 __all__ = [
     "apply_to_distribution",
@@ -37,8 +38,6 @@ def _ready(*objects) -> None:
     """Give every ``PyroModule`` in ``objects`` (and in their submodules; a fit
     result stands for its model and guide) the per-module parameter state that
     Pyro creates only for modules built while ``module_local_params`` was on."""
-    from pyro.nn.module import PyroModule
-
     for obj in objects:
         if not isinstance(obj, torch.nn.Module):
             model, guide = getattr(obj, "model", None), getattr(obj, "guide", None)
@@ -61,6 +60,20 @@ def local_params(*modules) -> Iterator[None]:
     _ready(*modules)
     with pyro.settings.context(module_local_params=True):
         yield
+
+
+class LocalParamsModule(PyroModule):
+    """A ``PyroModule`` whose parameters stay in the module however it is called
+    (the base of pyrolatent's models and guides).
+
+    Inside a fit the setting is already on (the engine readied model and guide
+    once), so a call adds one settings read to the step and nothing else."""
+
+    def __call__(self, *args, **kwargs):
+        if pyro.settings.get("module_local_params") and hasattr(self._pyro_context, "param_state"):
+            return super().__call__(*args, **kwargs)
+        with local_params(self):
+            return super().__call__(*args, **kwargs)
 
 
 def with_local_params(fn):
@@ -109,6 +122,16 @@ def set_rng_state(state: dict) -> None:
 
 
 @contextmanager
+def keep_rng() -> Iterator[None]:
+    """Give the caller's generators back after the block, whatever it draws or sets."""
+    before = rng_state()
+    try:
+        yield
+    finally:
+        set_rng_state(before)
+
+
+@contextmanager
 def seeded(seed: int | None) -> Iterator[None]:
     """Run the block with every generator seeded by ``seed`` (``pyro.set_rng_seed``)
     and restore the caller's generators afterwards, so the block does not change
@@ -117,12 +140,9 @@ def seeded(seed: int | None) -> Iterator[None]:
     if seed is None:
         yield
         return
-    before = rng_state()
-    try:
+    with keep_rng():
         pyro.set_rng_seed(seed)
         yield
-    finally:
-        set_rng_state(before)
 
 
 def apply_to_distribution(d, fn) -> None:

@@ -42,10 +42,9 @@ import weakref
 import pyro
 import pyro.distributions as dist
 import torch
-from pyro.nn import PyroModule
 from torch import nn
 
-from pyrolatent._pyro import local_params, plate_subsample, with_local_params
+from pyrolatent._pyro import LocalParamsModule, plate_subsample, with_local_params
 from pyrolatent._validation import check_positive_float, check_positive_int, check_tensor
 
 from .nets import MLP, check_hidden
@@ -98,19 +97,6 @@ class TripletEmbeddingModel:
         raise NotImplementedError
 
     # -- data ------------------------------------------------------------------------
-    def check_data(self, x, n_samples=None):
-        """``(x as an (n, D) tensor or None, n)``: shape checked here, values once by ``fit``."""
-        if x is None:
-            return None, (1 if n_samples is None else check_positive_int("n_samples", n_samples))
-        x = check_tensor("x", x, ndim=(2, 3), finite=False)
-        x = x.reshape(x.shape[0], -1)
-        if x.shape[1] != self.n_features:
-            raise ValueError(
-                f"The 'x' argument of {type(self).__name__} must have n_features = {self.n_features} columns; "
-                f"got shape {tuple(x.shape)}."
-            )
-        return x, x.shape[0]
-
     def _check_triplets(self, triplets, n: int) -> torch.Tensor:
         """The (T, 3) row ids, checked once per tensor (the engine calls the model every step)."""
         cached = self._checked_triplets
@@ -204,12 +190,8 @@ class TripletEmbeddingModel:
         return 0.5 * (1 + torch.sign(d_il - d_ij))
 
 
-class NoLatentGuide(PyroModule):
+class NoLatentGuide(LocalParamsModule):
     """The empty guide of a model with no latent site (point estimates only)."""
-
-    def __call__(self, *args, **kwargs):
-        with local_params(self):
-            return super().__call__(*args, **kwargs)
 
     def forward(self, *args, **kwargs):
         return None

@@ -31,10 +31,9 @@ from typing import Protocol, runtime_checkable
 import pyro
 import pyro.distributions as dist
 import torch
-from pyro.nn import PyroModule
 from torch import nn
 
-from pyrolatent._pyro import local_params, plate_subsample
+from pyrolatent._pyro import LocalParamsModule, plate_subsample
 from pyrolatent._validation import check_positive_float, check_positive_int, owner
 
 from .nets import GaussianEncoder
@@ -62,7 +61,7 @@ def _check_model(guide, model) -> None:
         )
 
 
-class AmortizedGuide(PyroModule):
+class AmortizedGuide(LocalParamsModule):
     """Base of the amortised guides: ``posterior(x)`` gives q(z given x) for rows
     ``x``; ``forward`` draws ``z`` from it in the ``"data"`` plate. The model is
     referenced, not registered as a submodule (the encoder's parameters are the
@@ -72,10 +71,6 @@ class AmortizedGuide(PyroModule):
         super().__init__()
         _check_model(self, model)
         self._model = (model,)
-
-    def __call__(self, *args, **kwargs):
-        with local_params(self):
-            return super().__call__(*args, **kwargs)
 
     @property
     def model(self):

@@ -146,19 +146,24 @@ class Batcher:
             "pos": dict(self.pos),
         }
 
-    def load_state_dict(self, state: Mapping) -> None:
-        perms, pos = state.get("perms", {}), state.get("pos", {})
+    def check_state(self, state: Mapping) -> None:
+        """Refuse (``ValueError``) a saved state for other plates or other plate sizes."""
+        perms = state.get("perms", {})
         if set(perms) != set(self.perms):
             raise ValueError(
                 f"The saved minibatch state is for plates {sorted(perms)}, but this fit subsamples "
                 f"{sorted(self.perms)}."
             )
-        for name in self.perms:
-            saved = perms[name]
+        for name, saved in perms.items():
             if saved is not None and saved.numel() != self.sizes[name]:
                 raise ValueError(
                     f"The saved minibatch state is for a {name!r} plate of size {saved.numel()}, but the data "
                     f"give {self.sizes[name]}."
                 )
+
+    def load_state_dict(self, state: Mapping) -> None:
+        self.check_state(state)
+        pos = state.get("pos", {})
+        for name, saved in state.get("perms", {}).items():
             self.perms[name] = None if saved is None else saved.to(self.device)
             self.pos[name] = int(pos.get(name, 0))

@@ -24,7 +24,7 @@ import torch
 from pyro import poutine
 from tqdm.auto import tqdm
 
-from pyrolatent._pyro import local_params, seeded
+from pyrolatent._pyro import keep_rng, local_params, seeded
 
 from .batching import Batcher, plate_sizes
 from .callbacks import Callback, EarlyStopping, StepInfo, check_callbacks
@@ -158,7 +158,7 @@ def restore(model, data, checkpoint_path, *, guide=None, device="cpu") -> FitRes
     )
     inputs = as_model_inputs(data)
     # loading sets the RNG to the checkpoint's state: keep the caller's RNG as it was
-    with local_params(model, guide), seeded(0):
+    with local_params(model, guide), keep_rng():
         run = _Run(model, guide, inputs, settings, [])
         run.setup()
         run.resume(state, compare_settings=False)
@@ -193,6 +193,8 @@ class _Run:
             sizes = plate_sizes(model, inputs)
             full = {k: torch.arange(n, device=self.device) for k, n in sizes.items()}
             self.full_indices = full["data"] if list(full) == ["data"] else full
+        # only the callbacks that override on_step are called every step
+        self.step_callbacks = [cb for cb in callbacks if type(cb).on_step is not Callback.on_step]
         self.stop_flag = None  # the signal flag of the running loop
         self.group_stop = False
 
@@ -400,7 +402,7 @@ class _Run:
                         raise raised from exc
                     step = self.state.step
                     epoch = (step - 1) // self.steps_per_epoch
-                    for cb in self.callbacks:
+                    for cb in self.step_callbacks:
                         cb.on_step(StepInfo(step - 1, epoch, loss.detach(), self.model, self.guide))
                     # one process: a signal during this step or its callbacks stops after it;
                     # several: all ranks stop at the step where any rank had seen one

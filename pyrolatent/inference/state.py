@@ -12,7 +12,6 @@ resumed from a checkpoint equals an uninterrupted one bit for bit on the CPU.
 from __future__ import annotations
 
 import copy
-import math
 from pathlib import Path
 
 import torch
@@ -130,9 +129,7 @@ class FitState:
             )
         if self.batcher is not None and state.get("batching") is not None:
             try:
-                probe = copy.copy(self.batcher)
-                probe.perms, probe.pos = dict(self.batcher.perms), dict(self.batcher.pos)
-                probe.load_state_dict(state["batching"])
+                self.batcher.check_state(state["batching"])
             except ValueError as exc:
                 raise CheckpointError(f"Checkpoint {str(path)!r} does not fit these data: {exc}") from exc
         elif self.batcher is not None and "perm" in state and state["perm"] is not None:
@@ -147,7 +144,3 @@ class FitState:
                 "Resume with the same 'batch_size'."
             )
         return notes
-
-
-def mean_or_nan(values: torch.Tensor) -> float:
-    return float(values.mean()) if values.numel() else math.nan

@@ -56,10 +56,10 @@ import pyro
 import pyro.distributions as dist
 import torch
 from pyro.distributions import constraints
-from pyro.nn import PyroModule, PyroSample
+from pyro.nn import PyroSample
 from torch import nn
 
-from pyrolatent._pyro import local_params, plate_subsample, with_local_params
+from pyrolatent._pyro import LocalParamsModule, plate_subsample, with_local_params
 from pyrolatent._validation import check_positive_int, check_tensor
 from pyrolatent.components.likelihoods import as_likelihood
 from pyrolatent.components.nets import MLP, check_hidden, make_decoder
@@ -151,19 +151,6 @@ class Autoencoder(LatentModel):
         self.z = PyroSample(_code_prior(prior, self.n_components, owner))
 
     # -- data ------------------------------------------------------------------
-    def check_data(self, x, n_samples=None):
-        """``(x as (n, D) tensor or None, n)``: shape checked here, values once by ``fit``."""
-        if x is None:
-            return None, (1 if n_samples is None else check_positive_int("n_samples", n_samples))
-        x = check_tensor("x", x, ndim=(2, 3), finite=False)
-        x = x.reshape(x.shape[0], -1)
-        if x.shape[1] != self.n_features:
-            raise ValueError(
-                f"The 'x' argument of {type(self).__name__} must have n_features = {self.n_features} columns; "
-                f"got shape {tuple(x.shape)}."
-            )
-        return x, x.shape[0]
-
     def _device(self) -> torch.device:
         return next(self.decoder.parameters()).device
 
@@ -221,7 +208,7 @@ class Autoencoder(LatentModel):
         return self.decode(self.encode(x))
 
 
-class DeltaGuide(PyroModule):
+class DeltaGuide(LocalParamsModule):
     r""":math:`q(z_n \mid x_n) = \delta(z_n - g_\phi(x_n))` on the model's encoder (whose
     parameters the model holds, so the guide has none of its own)."""
 
@@ -239,10 +226,6 @@ class DeltaGuide(PyroModule):
         """What the encoder sees during fitting: ``x`` itself here; a denoising
         autoencoder's guide corrupts it."""
         return x
-
-    def __call__(self, *args, **kwargs):
-        with local_params(self):
-            return super().__call__(*args, **kwargs)
 
     def forward(self, x=None, subsample=None, *, n_samples=None, **inputs):
         x, n = self.model.check_data(x, n_samples)

@@ -41,9 +41,8 @@ from __future__ import annotations
 
 import torch
 from pyro.distributions import Distribution
-from pyro.nn import PyroModule
 
-from pyrolatent._pyro import apply_to_distribution, local_params
+from pyrolatent._pyro import LocalParamsModule, apply_to_distribution
 from pyrolatent._validation import check_positive_int, check_tensor
 
 __all__ = ["HOOKS", "LatentModel"]
@@ -52,7 +51,7 @@ __all__ = ["HOOKS", "LatentModel"]
 HOOKS = ("encode", "reconstruct", "sample", "identifiable_quantities")
 
 
-class LatentModel(PyroModule):
+class LatentModel(LocalParamsModule):
     """Base class of pyrolatent models (see the module docstring for the contract).
 
     Its ``.to(device)`` also moves the tensors inside its ``PyroSample`` prior
@@ -71,10 +70,6 @@ class LatentModel(PyroModule):
                 apply_to_distribution(prior, fn)
         return out
 
-    def __call__(self, *args, **kwargs):
-        with local_params(self):
-            return super().__call__(*args, **kwargs)
-
     # -- required ------------------------------------------------------------------
     def default_guide(self):
         """The guide that :func:`~pyrolatent.inference.fit` uses when none is given."""
@@ -92,13 +87,22 @@ class LatentModel(PyroModule):
             raise ValueError(f"The 'x' argument of {type(self).__name__} is needed to size the 'data' plate; got None.")
         return {"data": int(x.shape[0])}
 
-    @staticmethod
-    def n_rows(x, n_samples) -> int:
-        """Size of the ``"data"`` plate: the rows of ``x``, or ``n_samples``
-        (default 1) when sampling the prior predictive without data."""
-        if x is not None:
-            return int(x.shape[0])
-        return 1 if n_samples is None else check_positive_int("n_samples", n_samples)
+    def check_data(self, x, n_samples=None):
+        """``(x as an (n, D) tensor or None, n)`` for a model with ``n_features`` = D:
+        images are flattened, the shape is checked here and the values once by
+        :func:`~pyrolatent.inference.fit`; without ``x``, ``n = n_samples`` (default 1)
+        for sampling the prior predictive. Models with more to check (a
+        likelihood's support) override it."""
+        if x is None:
+            return None, (1 if n_samples is None else check_positive_int("n_samples", n_samples))
+        x = check_tensor("x", x, ndim=(2, 3), finite=False)
+        x = x.reshape(x.shape[0], -1)
+        if x.shape[1] != self.n_features:
+            raise ValueError(
+                f"The 'x' argument of {type(self).__name__} must have n_features = {self.n_features} columns; "
+                f"got shape {tuple(x.shape)}."
+            )
+        return x, x.shape[0]
 
     # -- optional hooks --------------------------------------------------------------
     @classmethod
@@ -123,14 +127,3 @@ class LatentModel(PyroModule):
     def identifiable_quantities(self, guide) -> dict:
         """One guide draw of label- and rotation-invariant quantities."""
         raise NotImplementedError(f"{type(self).__name__} declares no identifiable quantities.")
-
-    # -- helpers for subclasses ---------------------------------------------------------
-    def _check_rows(self, x, n_features: int):
-        """``x`` as a checked (n, D) tensor, shape only (values are checked by fit once)."""
-        x = check_tensor("x", x, ndim=2, finite=False)
-        if x.shape[-1] != n_features:
-            raise ValueError(
-                f"The 'x' argument of {type(self).__name__} must have {n_features} columns (n_features); "
-                f"got shape {tuple(x.shape)}."
-            )
-        return x

@@ -109,10 +109,9 @@ import pyro
 import pyro.distributions as dist
 import torch
 from pyro import poutine
-from pyro.nn import PyroModule
 from torch import nn
 
-from pyrolatent._pyro import local_params, plate_subsample, with_local_params
+from pyrolatent._pyro import LocalParamsModule, plate_subsample, with_local_params
 from pyrolatent._validation import check_choice, check_positive_float, check_positive_int, check_tensor, owner
 from pyrolatent.components.divergences import get_distance
 from pyrolatent.components.latent_priors import as_vae_prior
@@ -475,7 +474,7 @@ class VBTA(LatentModel):
         return d.topk(min(k, m), dim=1, largest=False).indices.cpu()
 
 
-class VBTAGuide(PyroModule):
+class VBTAGuide(LocalParamsModule):
     r"""The default guide of :class:`VBTA`: :math:`q_{\phi_x}(z \mid x)` for the objects of
     A, :math:`q_{\phi_y}(z \mid y)` for those of B, and, for each pair, both
     (view 0 and view 1 of the pair's ``z``). It holds no weights: the encoders
@@ -487,10 +486,6 @@ class VBTAGuide(PyroModule):
         if not isinstance(model, VBTA):
             raise TypeError(f"The 'model' argument of VBTAGuide must be a VBTA. Got {type(model).__name__} instead.")
         self._model = (model,)
-
-    def __call__(self, *args, **kwargs):
-        with local_params(self):
-            return super().__call__(*args, **kwargs)
 
     @property
     def model(self) -> VBTA:
