@@ -45,6 +45,7 @@ def test_metrics_bookkeeping_with_a_known_decoder(monkeypatch):
     # a stub decoder: held-out codes decode to their own cell except cell 1 (wrong op);
     # of 400 prior draws the first 100 decode to cell 0, the next 100 to cell 2, the rest are invalid
     # -> reconstruction 2/3 of the 3 test cells, validity 50 %, uniqueness 2 distinct / 200 valid = 1 %
+    # (another 100 draws are valid only under the authors' looser check)
     model, data = tiny_graphs()
     ops, adj = data["ops"], data["adj"]
     test_idx, train_idx = torch.tensor([0, 1, 2]), torch.tensor([3, 4, 5])
@@ -61,8 +62,11 @@ def test_metrics_bookkeeping_with_a_known_decoder(monkeypatch):
             rec[1, 3] = (rec[1, 3] % 5) + 1  # another edge operation
             return rec, adj[rows]
         out = ops[[0] * 100 + [2] * 100 + [0] * 200].clone()
-        out[200:, 0] = 3  # not the input type: invalid
-        return out, adj[:1].expand(400, -1, -1)
+        out[200:300, 0] = 3  # not the input type: invalid under both definitions
+        out[300:350, 1] = 0  # node 1 the input type: invalid, but arch2vec's check skips node 1
+        dec_adj = adj[:1].expand(400, -1, -1).clone()
+        dec_adj[350:, 0, 7] = 1.0  # an extra edge: invalid, but arch2vec's check ignores the adjacency
+        return out, dec_adj
 
     monkeypatch.setattr(model, "node_means", node_means)
     monkeypatch.setattr(model, "reconstruct_graph", reconstruct_graph)
@@ -70,6 +74,10 @@ def test_metrics_bookkeeping_with_a_known_decoder(monkeypatch):
     assert metrics["reconstruction_accuracy"] == pytest.approx(200 / 3)
     assert metrics["validity"] == pytest.approx(50.0)
     assert metrics["uniqueness"] == pytest.approx(1.0)
+    # arch2vec's code: 300 valid draws; distinct (adjacency, types): cell 0, cell 2, cell 0 with
+    # node 1 the input, cell 0 with the extra edge -> 4 / 300
+    assert metrics["validity_arch2vec"] == pytest.approx(75.0)
+    assert metrics["uniqueness_arch2vec"] == pytest.approx(400 / 300)
 
 
 def test_fit_reconstructs_six_cells():
