@@ -1,26 +1,41 @@
 """Pre-train the arch2vec GraphVAE on all NAS-Bench-201 cells and write the embedding.
 
-OMP_NUM_THREADS=1 nice -n 10 python benchmarks/nas_pretrain.py /work/shared/data/nasbench201 runs/nas/embedding
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/nas_pretrain.py /work/shared/data/nasbench201 runs/nas/embedding \\
+        [--epochs 10] [--beta 0.01] [--adjacency-weight 0.125] [--seed 0]
 """
 
+import argparse
 import json
-import sys
 
 import torch
 
 from pyrolatent.data import load_nasbench201
 from pyrolatent.search.embedding import pretrain_graphvae, save_embedding
 
+p = argparse.ArgumentParser()
+p.add_argument("table")
+p.add_argument("out")
+p.add_argument("epochs", nargs="?", type=int, default=10, help="(positional, kept for old command lines)")
+p.add_argument("--epochs", dest="epochs_opt", type=int, default=None)
+p.add_argument("--beta", type=float, default=0.01, help="KL weight")
+p.add_argument("--adjacency-weight", type=float, default=None, help="adjacency weight (default 1/8)")
+p.add_argument("--seed", type=int, default=0)
+args = p.parse_args()
+epochs = args.epochs_opt or args.epochs
 torch.set_num_threads(1)
-table = load_nasbench201(sys.argv[1])
-epochs = int(sys.argv[3]) if len(sys.argv) > 3 else 10
-out = pretrain_graphvae(table, num_epochs=epochs, seed=0)
+table = load_nasbench201(args.table)
+out = pretrain_graphvae(
+    table, num_epochs=epochs, beta=args.beta, adjacency_weight=args.adjacency_weight, seed=args.seed
+)
 info = {
     "metrics": out["metrics"],
     "seconds": out["seconds"],
     "num_epochs": epochs,
+    "beta": args.beta,
+    "adjacency_weight": out["model"].adjacency_weight,
+    "seed": args.seed,
     "final_loss": float(out["result"].losses[-1]),
 }
-save_embedding(sys.argv[2], out["embedding"], info)
-torch.save(out["model"].state_dict(), f"{sys.argv[2]}/graphvae_state.pt")
+save_embedding(args.out, out["embedding"], info)
+torch.save(out["model"].state_dict(), f"{args.out}/graphvae_state.pt")
 print(json.dumps(info, indent=2))

@@ -45,13 +45,17 @@ def pretrain_graphvae(
     latent_dim: int = 16,
     hidden: int = 128,
     n_layers: int = 5,
+    beta: float = 0.01,
+    adjacency_weight: float | None = None,
     test_fraction: float = 0.1,
     seed: int = 0,
     progress: bool = False,
 ) -> dict:
     """Pre-train a :class:`~pyrolatent.models.graph_vae.GraphVAE` on the cells of ``table``, without labels.
 
-    Returns ``{"model", "result", "metrics", "embedding" (n, latent_dim), "train_idx", "test_idx", "seconds"}``.
+    ``beta`` and ``adjacency_weight`` are the weights of the KL and adjacency terms of
+    :class:`~pyrolatent.models.graph_vae.GraphVAE`. Returns ``{"model", "result", "metrics",
+    "embedding" (n, latent_dim), "train_idx", "test_idx", "seconds"}``.
     """
     from pyrolatent.inference import fit
     from pyrolatent.models.graph_vae import GraphVAE, pretraining_metrics
@@ -63,7 +67,15 @@ def pretrain_graphvae(
     n_test = round(test_fraction * n)
     test_idx, train_idx = perm[:n_test], perm[n_test:]
     train = {k: v[train_idx] for k, v in data.items()}
-    model = GraphVAE(n_nodes=8, n_types=7, latent_dim=latent_dim, hidden=hidden, n_layers=n_layers)
+    model = GraphVAE(
+        n_nodes=8,
+        n_types=7,
+        latent_dim=latent_dim,
+        hidden=hidden,
+        n_layers=n_layers,
+        beta=beta,
+        adjacency_weight=adjacency_weight,
+    )
     start = time.perf_counter()
     result = fit(
         model, train, num_epochs=num_epochs, batch_size=batch_size, lr=lr, seed=seed, progress=progress, device="cpu"
