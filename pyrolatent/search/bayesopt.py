@@ -27,6 +27,9 @@ References
    NeurIPS 2020.
 .. [2] J. Snoek et al., "Scalable Bayesian Optimization Using Deep Neural
    Networks", ICML 2015.
+.. [3] V. Picheny, T. Wagner, D. Ginsbourger, "A benchmark of kriging-based
+   infill criteria for noisy optimization", Struct. Multidiscip. Optim. 2013
+   (the plug-in expected improvement).
 """
 
 from __future__ import annotations
@@ -62,11 +65,13 @@ def bayesian_optimization(
     n_init: int = 16,
     n_candidates: int | None = 500,
     n_local: int = 5,
+    batch_size: int = 1,
     candidate_chunk: int = 2048,
     surrogate_options: dict | None = None,
     generator: torch.Generator,
     method: str | None = None,
     recommend: str = "signal",
+    incumbent: str = "signal",
 ) -> SearchResult:
     """Run ``runs`` Bayesian optimisations of ``queries`` queries each, in lock step.
 
@@ -86,6 +91,10 @@ def bayesian_optimization(
         Random candidates per iteration; None scores every cell.
     n_local : int
         Add the neighbours of this many best queried cells to the candidates.
+    batch_size : int
+        Queries per iteration: the ``batch_size`` candidates of largest EI under one fit
+        (arch2vec's ``topk``, 5 in the authors' code; 1: one query per fit). A batch costs
+        ``batch_size`` times fewer surrogate fits, which pays for scoring every cell.
     candidate_chunk : int
         Candidates scored per batched pass (memory: runs x chunk x width).
     surrogate_options : dict, optional
@@ -102,10 +111,12 @@ def bayesian_optimization(
     """
     surrogate = check_choice("surrogate", surrogate, SURROGATES)
     recommend = check_choice("recommend", recommend, ("signal", "model"))
+    incumbent = check_choice("incumbent", incumbent, ("signal", "mean"))
     queries = check_positive_int("queries", queries)
     runs = check_positive_int("runs", runs)
     n_init = check_positive_int("n_init", n_init, minimum=2)
     n_local = check_positive_int("n_local", n_local, minimum=0)
+    batch_size = check_positive_int("batch_size", batch_size)
     n_candidates = check_positive_int("n_candidates", n_candidates, allow_none=True)
     candidate_chunk = check_positive_int("candidate_chunk", candidate_chunk)
     features = check_tensor("features", features, ndim=2).cpu()
@@ -134,7 +145,8 @@ def bayesian_optimization(
             mean, _ = model.predict(features[cells[:, :t]])
         recommended[:, t - 1] = cells[:, :t].gather(1, mean.argmax(1, keepdim=True)).squeeze(1)
 
-    for t in range(n_init, queries):
+    t = n_init
+    while t < queries:
         model.fit(features[cells[:, :t]], signals[:, :t])
         if recommended is not None:
             _recommend(t)
@@ -146,18 +158,29 @@ def bayesian_optimization(
                 top = signals[:, :t].topk(min(n_local, t), dim=1).indices
                 local = space.neighbours[cells[:, :t].gather(1, top)].reshape(runs, -1)
                 pool = torch.cat([pool, local], dim=1)
-        best = signals[:, :t].max(1, keepdim=True).values
         scores = []
         with torch.no_grad():
+            if incumbent == "signal":
+                best = signals[:, :t].max(1, keepdim=True).values
+            else:
+                best = model.predict(features[cells[:, :t]])[0].max(1, keepdim=True).values
             for lo in range(0, pool.shape[1], candidate_chunk):
                 part = pool[:, lo : lo + candidate_chunk]
                 mean, var = model.predict(features[part])
                 ei = expected_improvement(mean, var, best)
                 scores.append(ei.masked_fill(visited.gather(1, part), -float("inf")))
-        choice = pool.gather(1, torch.cat(scores, dim=1).argmax(1, keepdim=True)).squeeze(1)
-        cells[:, t] = choice
-        signals[:, t] = oracle(choice)
-        visited[rows, choice] = True
+        scores = torch.cat(scores, dim=1)
+        k = min(batch_size, queries - t)
+        for j in range(k):  # the k best distinct candidates (a pool may list a cell twice)
+            choice = pool.gather(1, scores.argmax(1, keepdim=True)).squeeze(1)
+            cells[:, t + j] = choice
+            scores = scores.masked_fill(pool == choice.unsqueeze(1), -float("inf"))
+        signals[:, t : t + k] = oracle(cells[:, t : t + k])
+        visited[rows.unsqueeze(1), cells[:, t : t + k]] = True
+        if recommended is not None:  # the cells found between two fits: best signal so far
+            best_so_far = cells[:, : t + k].gather(1, torch.cummax(signals[:, : t + k], dim=1).indices)
+            recommended[:, t : t + k - 1] = best_so_far[:, t : t + k - 1]
+        t += k
     if recommended is not None:
         model.fit(features[cells], signals)
         _recommend(queries)
@@ -172,9 +195,11 @@ def bayesian_optimization(
         recommended=recommended,
         info={
             "recommend": recommend,
+            "incumbent": incumbent,
             "surrogate": surrogate,
             "n_init": n_init,
             "n_candidates": n_candidates,
             "n_local": n_local,
+            "batch_size": batch_size,
         },
     )

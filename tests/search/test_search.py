@@ -160,3 +160,58 @@ def test_bo_model_recommendation_is_among_the_queried_cells(space, accuracy):
     # each recommended cell was queried: its accuracy is one of the run's queried accuracies
     for run in range(4):
         assert result.final[run] in set(accuracy[torch.as_tensor(result.cells[run])].tolist())
+
+
+def test_bo_batch_queries_the_top_candidates_of_one_fit(space, accuracy, monkeypatch):
+    # 16 initial cells, then batches of 5 under one surrogate fit: 31 queries = 16 + 5 + 5 + 5
+    # -> 3 fits (at 16, 21, 26 points), and no cell is queried twice within a run
+    from pyrolatent.search.surrogates import BatchedGP
+
+    sizes = []
+    original = BatchedGP.fit
+
+    def counting_fit(self, x, y):
+        sizes.append(x.shape[1])
+        return original(self, x, y)
+
+    monkeypatch.setattr(BatchedGP, "fit", counting_fit)
+    features = torch.nn.functional.one_hot(space.edge_ops, 5).reshape(space.n_cells, -1).float()
+    result = run_search(
+        "bo-gp",
+        accuracy,
+        space=space,
+        features=features,
+        runs=6,
+        queries=31,
+        noise=0.3,
+        seed=0,
+        batch_size=5,
+        n_candidates=100,
+        surrogate_options={"num_steps": 3},
+    )
+    assert sizes == [16, 21, 26]
+    assert all(len(set(row)) == 31 for row in result.cells.tolist())
+    assert result.info["batch_size"] == 5
+
+
+@pytest.mark.parametrize("incumbent", ["signal", "mean"])
+def test_bo_incumbents_beat_random_search_on_a_noisy_smooth_landscape(space, accuracy, incumbent):
+    # the landscape's steps are 1.0 apart and the noise sd 0.3: either incumbent of EI finds
+    # better cells than random search with the same budget, by more than 3 standard errors
+    features = torch.nn.functional.one_hot(space.edge_ops, 5).reshape(space.n_cells, -1).float()
+    bo = run_search(
+        "bo-gp",
+        accuracy,
+        space=space,
+        features=features,
+        runs=20,
+        queries=30,
+        noise=0.3,
+        seed=0,
+        n_candidates=200,
+        incumbent=incumbent,
+        surrogate_options={"num_steps": 5},
+    )
+    assert bo.info["incumbent"] == incumbent
+    rs = run_search("rs", accuracy, runs=200, queries=30, noise=0.3, seed=0)
+    assert difference_in_se(bo, rs) > 3.0
