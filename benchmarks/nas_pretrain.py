@@ -1,7 +1,7 @@
 """Pre-train the arch2vec GraphVAE on all NAS-Bench-201 cells and write the embedding.
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/nas_pretrain.py /work/shared/data/nasbench201 runs/nas/embedding \\
-        [--epochs 10] [--beta 0.027] [--adjacency-weight 0.125] [--seed 0]
+        [--epochs 10] [--beta 0.01] [--adjacency-weight 0.125] [--seed 0]
 """
 
 import argparse
@@ -17,7 +17,7 @@ p.add_argument("table")
 p.add_argument("out")
 p.add_argument("epochs", nargs="?", type=int, default=10, help="(positional, kept for old command lines)")
 p.add_argument("--epochs", dest="epochs_opt", type=int, default=None)
-p.add_argument("--beta", type=float, default=0.027, help="KL weight (arch2vec's effective 7 / (32 * 8))")
+p.add_argument("--beta", type=float, default=0.01, help="KL weight (0.027: arch2vec's effective 7 / (32 * 8))")
 p.add_argument("--adjacency-weight", type=float, default=None, help="adjacency weight (default 1/8)")
 p.add_argument("--seed", type=int, default=0)
 args = p.parse_args()

@@ -30,9 +30,7 @@ def add_graphvae_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model", "options of the GraphVAE (code size per node: --n-components, 16)")
     group.add_argument("--gin-hidden", type=int, default=128, help="GraphVAE: width of the GIN layers")
     group.add_argument("--gin-layers", type=int, default=5, help="GraphVAE: number of GIN layers")
-    group.add_argument(
-        "--kl-weight", type=float, default=0.027, help="GraphVAE: weight beta of the KL term (arch2vec: 7 / (32 * 8))"
-    )
+    group.add_argument("--kl-weight", type=float, default=0.01, help="GraphVAE: weight beta of the KL term")
 
 
 def build_graphvae(args, data: Dataset):

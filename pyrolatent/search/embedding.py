@@ -45,7 +45,7 @@ def pretrain_graphvae(
     latent_dim: int = 16,
     hidden: int = 128,
     n_layers: int = 5,
-    beta: float = 0.027,
+    beta: float = 0.01,
     adjacency_weight: float | None = None,
     test_fraction: float = 0.1,
     seed: int = 0,
