@@ -57,6 +57,7 @@ def pretrain_graphvae(
     :class:`~pyrolatent.models.graph_vae.GraphVAE`. Returns ``{"model", "result", "metrics",
     "embedding" (n, latent_dim), "train_idx", "test_idx", "seconds"}``.
     """
+    from pyrolatent._pyro import seeded
     from pyrolatent.inference import fit
     from pyrolatent.models.graph_vae import GraphVAE, pretraining_metrics
 
@@ -67,15 +68,16 @@ def pretrain_graphvae(
     n_test = round(test_fraction * n)
     test_idx, train_idx = perm[:n_test], perm[n_test:]
     train = {k: v[train_idx] for k, v in data.items()}
-    model = GraphVAE(
-        n_nodes=8,
-        n_types=7,
-        latent_dim=latent_dim,
-        hidden=hidden,
-        n_layers=n_layers,
-        beta=beta,
-        adjacency_weight=adjacency_weight,
-    )
+    with seeded(seed):  # the initial weights too: without it two pre-trainings with one seed differ
+        model = GraphVAE(
+            n_nodes=8,
+            n_types=7,
+            latent_dim=latent_dim,
+            hidden=hidden,
+            n_layers=n_layers,
+            beta=beta,
+            adjacency_weight=adjacency_weight,
+        )
     start = time.perf_counter()
     result = fit(
         model, train, num_epochs=num_epochs, batch_size=batch_size, lr=lr, seed=seed, progress=progress, device="cpu"
