@@ -1,6 +1,7 @@
 """The shared SVI engine: :func:`fit`, its settings, result and checkpoints."""
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .compiled import CompileWarning
 from .distributed import DistributedError
 from .engine import Callback, NonFiniteLossError, StepInfo, as_model_inputs, fit, restore
 from .objectives import ImportanceWeightedELBO, MeanFieldELBO, TraceELBO
@@ -10,6 +11,7 @@ from .settings import ELBOS, OPTIMIZERS, FitSettings, resolve_device
 __all__ = [
     "Callback",
     "CheckpointError",
+    "CompileWarning",
     "DistributedError",
     "ELBOS",
     "FitResult",

@@ -4,7 +4,9 @@ The loop is plain PyTorch around a Pyro objective: ``elbo.differentiable_loss``
 gives a loss tensor, ``backward`` its gradients, and a ``torch.optim``
 optimizer the step (as in Pyro's ``examples/svi_lightning.py``). Parameters
 live in the modules (Pyro's ``module_local_params``), so two fits never share
-state through the global parameter store.
+state through the global parameter store. With ``compile=`` the loss and its
+gradients come from a graph traced once from the same objective
+(:mod:`.compiled`); the rest of the step is the same.
 
 The hot loop does not read anything back to the host: the loss and gradient
 norm of every step are written into device buffers, and the host reads them

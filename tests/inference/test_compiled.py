@@ -9,9 +9,8 @@ import torch
 from torch.testing import assert_close
 
 from pyrolatent.data import make_low_rank
+from pyrolatent.inference import CompileWarning, fit
 from pyrolatent.inference import compiled as compiled_module
-from pyrolatent.inference import fit
-from pyrolatent.inference.compiled import CompileWarning
 from pyrolatent.models import VAE, BayesianPCA
 
 
