@@ -18,7 +18,7 @@ from pyrolatent._validation import (
 )
 
 from .compiled import COMPILE_MODES
-from .objectives import ImportanceWeightedELBO, MeanFieldELBO, TraceELBO
+from .objectives import ImportanceWeightedELBO, MeanFieldELBO, TraceELBO, TraceGraphELBO
 
 __all__ = ["FitSettings", "ELBOS", "OPTIMIZERS", "resolve_device"]
 
@@ -29,7 +29,7 @@ __all__ = ["FitSettings", "ELBOS", "OPTIMIZERS", "resolve_device"]
 ELBOS: dict[str, Callable[..., pyro.infer.ELBO]] = {
     "trace": TraceELBO,
     "meanfield": MeanFieldELBO,
-    "tracegraph": pyro.infer.TraceGraph_ELBO,
+    "tracegraph": TraceGraphELBO,
     "iwae": ImportanceWeightedELBO,
 }
 
