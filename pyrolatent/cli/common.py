@@ -537,7 +537,9 @@ def _rebuild_args(run_dir: Path, saved: dict) -> argparse.Namespace:
     common = argparse.ArgumentParser(add_help=False)
     add_common_arguments(common)
     common_keys = {a.dest for a in common._actions}
-    needed = {"data", "seed", "n_components"} | (set(defaults) - common_keys - {"command", "model"})
+    # a flag added after the run was written, off by default (None, not required), was off in that run
+    optional_off = {a.dest for a in sub._actions if a.default is None and not a.required}
+    needed = {"data", "seed", "n_components"} | (set(defaults) - common_keys - {"command", "model"} - optional_off)
     missing = sorted(k for k in needed if k not in saved)
     if missing:
         raise RunDirError(f"{str(run_file)!r} is damaged: it lacks the keys {missing} needed to rebuild the model.")

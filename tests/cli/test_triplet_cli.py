@@ -126,5 +126,9 @@ def test_report_rebuilds_a_triplet_run_whose_fit_had_required_flags(tmp_path, ca
         str(out),
     ]
     assert main(args) == 0
+    # a run written before the optional --oracle-dims flag existed still rebuilds (the flag was off)
+    saved = json.loads((out / "run.json").read_text())
+    assert saved.pop("oracle_dims") is None
+    (out / "run.json").write_text(json.dumps(saved))
     assert main(["report", str(out)]) == 0
     assert (out / "report" / "index.html").is_file()
