@@ -89,7 +89,9 @@ class ModelEntry:
     ...}``; default: the training ``Dataset``); ``batch_sizes(args, inputs,
     batch_size)`` turns ``--batch-size`` (or None) into the ``batch_size`` of
     :func:`~pyrolatent.inference.fit` for a model with several plates (an int
-    or ``{plate: size}``).
+    or ``{plate: size}``); ``report_data(args, train)`` gives what the report's
+    model figures are drawn from when it is more than the training rows (e.g.
+    both domains of a cross-domain model; default: the training ``Dataset``).
     """
 
     build: Callable[[argparse.Namespace, Dataset], object]
@@ -102,6 +104,7 @@ class ModelEntry:
     add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
     model_inputs: Callable[[argparse.Namespace, Dataset], object] | None = None
     batch_sizes: Callable[[argparse.Namespace, dict, int | None], object] | None = None
+    report_data: Callable[[argparse.Namespace, Dataset], object] | None = None
 
 
 def _fit_data(args, entry: ModelEntry, data: Dataset):
@@ -161,10 +164,11 @@ def _load_data(args, entry: ModelEntry) -> tuple[Dataset, Dataset | None]:
     return data.split(entry.test_fraction, seed=args.seed)
 
 
-def _report(result: FitResult, data: Dataset, out: Path, restarts=None) -> Path:
+def _report(args, entry: ModelEntry, result: FitResult, data: Dataset, out: Path, restarts=None) -> Path:
     from pyrolatent.reports import write_report
 
-    return write_report(result, data, out, restarts=restarts)
+    figure_data = None if entry.report_data is None else entry.report_data(args, data)
+    return write_report(result, data, out, restarts=restarts, figure_data=figure_data)
 
 
 def _restarts(args, entry: ModelEntry, data: Dataset, result: FitResult, settings: dict):
@@ -477,7 +481,7 @@ def _fit_locked(args, entry, out: Path, data, test, model, settings: dict, signa
                 with seeded(args.seed):  # Monte-Carlo summaries: the same for the same run, resumed or not
                     summary.update(entry.summarize(args, result, data, test))
             else:
-                _report(result, data, partial, restarts)
+                _report(args, entry, result, data, partial, restarts)
         except Interrupted as exc:
             stop = exc.signame
             skipped.append(what)
@@ -576,6 +580,6 @@ def _report_run(run_dir: Path) -> Path:
         raise RunDirError(f"{str(ckpt)!r} is missing: the run directory has no fitted state to report on.")
     result = restore(model, _fit_data(saved, entry, data), ckpt)
     with run_lock(run_dir.resolve(), flag="run_dir"):
-        path = _report(result, data, run_dir)
+        path = _report(saved, entry, result, data, run_dir)
     print(f"pyrolatent: report written to {path}")
     return path
