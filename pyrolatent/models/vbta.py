@@ -182,6 +182,7 @@ class VBTA(LatentModel):
         triplet_weight: float = 1.0,
         cycle_weight: float = 1.0,
         negatives: str = "random",
+        pair_weight: float | str = 1.0,
     ):
         super().__init__()
         with owner(self):
@@ -220,6 +221,17 @@ class VBTA(LatentModel):
             self.triplet_weight = check_positive_float("triplet_weight", triplet_weight, allow_zero=True)
             self.cycle_weight = check_positive_float("cycle_weight", cycle_weight, allow_zero=True)
             self.negatives = check_choice("negatives", negatives, NEGATIVES)
+            if isinstance(pair_weight, str):
+                self.pair_weight = check_choice("pair_weight", pair_weight, ("balanced",))
+            else:
+                self.pair_weight = check_positive_float("pair_weight", pair_weight)
+
+    def pair_scale(self, n_a: int, n_b: int, n_pairs: int) -> float:
+        """The temperature :math:`\\lambda_p` of the pairs' likelihood: ``pair_weight``, or with
+        ``"balanced"`` :math:`(n_a + n_b - 2P) / (2P)` (the pairs weigh as much as the unpaired objects)."""
+        if self.pair_weight != "balanced":
+            return self.pair_weight
+        return max(1.0, (n_a + n_b - 2 * n_pairs) / (2 * n_pairs))
 
     # -- per-domain parts --------------------------------------------------------------
     def _parts(self, domain: str):
@@ -338,7 +350,8 @@ class VBTA(LatentModel):
         pairs = pairs.to(torch.long)
         P = pairs.shape[0]
         idx = plate_subsample(subsample, "pairs")
-        with pyro.plate("pairs", P, subsample=idx, dim=-1) as j:
+        pair_scale = poutine.scale(scale=self.pair_scale(n_a, n_b, P))
+        with pair_scale, pyro.plate("pairs", P, subsample=idx, dim=-1) as j:
             batch = pairs.index_select(0, j)
             xp, yp = x.index_select(0, batch[:, 0]), y.index_select(0, batch[:, 1])
             with pyro.plate("views", 2, dim=-2):
@@ -511,7 +524,8 @@ class VBTAGuide(LocalParamsModule):
             return
         pairs = pairs.to(torch.long)
         idx = plate_subsample(subsample, "pairs")
-        with pyro.plate("pairs", pairs.shape[0], subsample=idx, dim=-1) as j:
+        pair_scale = poutine.scale(scale=m.pair_scale(n_a, n_b, pairs.shape[0]))
+        with pair_scale, pyro.plate("pairs", pairs.shape[0], subsample=idx, dim=-1) as j:
             batch = pairs.index_select(0, j)
             (la, sa), (lb, sb) = m.encoder(x.index_select(0, batch[:, 0])), m.encoder_b(y.index_select(0, batch[:, 1]))
             with pyro.plate("views", 2, dim=-2):
