@@ -84,7 +84,7 @@ def test_revealed_pairs_need_aligned_domains(tmp_path, capsys):
     assert "aligned" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("flag", ["--triplet-weight", "--cycle-weight"])
+@pytest.mark.parametrize("flag", ["--triplet-weight", "--cycle-weight", "--pair-weight"])
 def test_negative_weights_are_refused_by_flag(tmp_path, capsys, flag):
     argv = [
         "fit",
