@@ -110,7 +110,7 @@ Examples
 >>> from pyrolatent.inference import fit
 >>> a = binarize(load_digits(), seed=0)
 >>> b = second_domain(a, "transpose")
->>> model = VBTA(64, 64, 8, hidden=(128,), shared_heads=True, triplet_weight=10.0)
+>>> model = VBTA(64, 64, 8, hidden=(128,), shared_heads=True, triplet_weight=100.0, pair_weight="balanced")
 >>> data = {"x": a.x, "y": b.x, "pairs": reveal_pairs(a.n_samples, 20, seed=0)}
 >>> result = fit(model, data, num_steps=2000, lr=3e-3, batch_size={"data": 128, "data_b": 128})  # doctest: +SKIP
 >>> model.translate(a.x[:5], source="a")  # doctest: +SKIP
