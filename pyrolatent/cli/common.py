@@ -164,6 +164,13 @@ def _load_data(args, entry: ModelEntry) -> tuple[Dataset, Dataset | None]:
     return data.split(entry.test_fraction, seed=args.seed)
 
 
+def _build_model(args, entry: ModelEntry, data: Dataset, seed: int):
+    """``entry.build(args, data)`` with every generator seeded by ``seed``: the initial
+    weights are part of the run, so the same command gives the same fit."""
+    with seeded(seed):
+        return entry.build(args, data)
+
+
 def _report(args, entry: ModelEntry, result: FitResult, data: Dataset, out: Path, restarts=None) -> Path:
     from pyrolatent.reports import write_report
 
@@ -179,7 +186,7 @@ def _restarts(args, entry: ModelEntry, data: Dataset, result: FitResult, setting
     inputs = _fit_data(args, entry, data)
     others = []
     for r in range(1, args.restarts):
-        other = fit(entry.build(args, data), inputs, **{**settings, "seed": args.seed + r})
+        other = fit(_build_model(args, entry, data, args.seed + r), inputs, **{**settings, "seed": args.seed + r})
         if other.interrupted:
             raise Interrupted(other.stopped_by or "SIGINT")
         others.append(other)
@@ -360,7 +367,7 @@ def _fit_worker(args, entry: ModelEntry, group) -> dict:
     """A rank other than 0: fit its share and write nothing (see
     :mod:`pyrolatent.inference.distributed`)."""
     data, _ = _load_data(args, entry)
-    model = entry.build(args, data)
+    model = _build_model(args, entry, data, args.seed)
     group.barrier()  # rank 0 has set up DIR.partial (and its checkpoint, when resuming)
     partial = partial_path(check_out(args.out))
     resumed = bool(args.resume) and (partial / CHECKPOINT).is_file()
@@ -395,7 +402,7 @@ def run_fit(args) -> dict:
     with _Signals() as signals:
         try:
             data, test = _load_data(args, entry)
-            model = entry.build(args, data)
+            model = _build_model(args, entry, data, args.seed)
         except Interrupted as exc:
             raise exc.said(f"interrupted by {exc.signame} before training started; nothing was written") from None
         if args.restarts is not None and not model.supports("identifiable_quantities"):
@@ -572,7 +579,7 @@ def _report_run(run_dir: Path) -> Path:
     entry = entries()[saved.model]
     data, _ = _load_data(saved, entry)
     try:
-        model = entry.build(saved, data)
+        model = _build_model(saved, entry, data, saved.seed)
     except (ValueError, TypeError, AttributeError) as exc:
         raise RunDirError(f"{str(run_dir / 'run.json')!r} does not describe a model that can be built: {exc}") from None
     ckpt = run_dir / CHECKPOINT
