@@ -55,13 +55,25 @@ import tempfile
 import time
 from pathlib import Path
 
+from pyrolatent.inference import Callback
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ANCHORS = REPO.parent / "shared" / "bench" / "anchor_bench.py"
 VARIANTS = {
-    "V.trace": ("pyrolatent fit, Trace_ELBO (validation off)", "trace", False),
-    "V.trace.val": ("pyrolatent fit, Trace_ELBO (validation on)", "trace", True),
-    "V.meanfield": ("pyrolatent fit, TraceMeanField_ELBO", "meanfield", False),
-    "V.iwae5": ("pyrolatent fit, IWAE bound, 5 particles", "iwae5", False),
+    "V.trace": ("pyrolatent fit, Trace_ELBO (validation off)", "trace", False, False),
+    "V.trace.val": ("pyrolatent fit, Trace_ELBO (validation on)", "trace", True, False),
+    "V.meanfield": ("pyrolatent fit, TraceMeanField_ELBO", "meanfield", False, False),
+    "V.mf.trace": ("fit, TraceMeanField_ELBO, compile='trace'", "meanfield", False, "trace"),
+    "V.mf.ind": ("fit, TraceMeanField_ELBO, compile='inductor'", "meanfield", False, "inductor"),
+    "V.iwae5": ("pyrolatent fit, IWAE bound, 5 particles", "iwae5", False, False),
+}
+#: Our BayesianPCA on the anchors' BPCA problem (N=2000, D=50, K=20, full batch):
+#: the explicit-z model with Pyro's AutoNormal (init_scale 0.1) and Trace_ELBO, as
+#: the anchors P.pyro and P.numpyro fit it.
+BPCA_VARIANTS = {
+    "P.fit": ("pyrolatent fit, BPCA explicit z, AutoNormal", False),
+    "P.fit.trace": ("fit, BPCA, compile='trace'", "trace"),
+    "P.fit.ind": ("fit, BPCA, compile='inductor'", "inductor"),
 }
 
 
@@ -79,7 +91,8 @@ def parse_args(argv=None):
     p.add_argument("--anchors", type=Path, default=DEFAULT_ANCHORS, help="path of anchor_bench.py")
     p.add_argument("--anchor-only", default=None, help="BENCH_ONLY for the anchors (default: all VAE anchors)")
     p.add_argument("--no-anchors", action="store_true", help="skip the anchors")
-    p.add_argument("--variants", default=",".join(VARIANTS), help="which of our variants")
+    p.add_argument("--variants", default=",".join(VARIANTS), help="which of our VAE variants")
+    p.add_argument("--no-bpca", dest="bpca", action="store_false", help="skip our BPCA on the anchors' BPCA problem")
     p.add_argument("--profile", action="store_true", help="print a cProfile of V.trace steps at the first batch size")
     p.add_argument("--json", type=Path, default=None, help="where to write the JSON results")
     args = p.parse_args(argv)
@@ -133,7 +146,7 @@ def build_vae(init):
     return vae
 
 
-class SyncTimer:
+class SyncTimer(Callback):
     """Callback: wall time of every step, with a device sync after each."""
 
     def __init__(self, device):
@@ -159,14 +172,16 @@ def run_variant(key, X, init, batch, args, device):
 
     from pyrolatent.inference import ImportanceWeightedELBO, fit
 
-    _, elbo_name, validate = VARIANTS[key]
+    _, elbo_name, validate, compile_ = VARIANTS[key]
     elbo = ImportanceWeightedELBO(num_particles=5) if elbo_name == "iwae5" else elbo_name
     pyro.enable_validation(validate)
     try:
         torch.manual_seed(0)
         vae = build_vae(init)
         guide = vae.default_guide()
-        common = dict(guide=guide, batch_size=batch, lr=1e-3, elbo=elbo, device=device, progress=False)
+        common = dict(
+            guide=guide, batch_size=batch, lr=1e-3, elbo=elbo, device=device, progress=False, compile=compile_
+        )
         t0 = time.perf_counter()
         fit(vae, X, num_steps=max(1, args.warmup), seed=0, **common)
         first = time.perf_counter() - t0
@@ -191,6 +206,46 @@ def run_variant(key, X, init, batch, args, device):
         }
     except Exception as exc:  # noqa: BLE001 - a failing variant is reported, not fatal
         return {"key": key, "batch": batch, "status": "error", "error": f"{type(exc).__name__}: {exc}"[:300]}
+    finally:
+        pyro.enable_validation(True)
+
+
+def run_bpca_variant(key, anchors, args, device):
+    """Our BPCA on the anchors' BPCA data, timed like ``run_variant``."""
+    import pyro
+    import torch
+    from pyro.infer.autoguide import AutoNormal
+
+    from pyrolatent.inference import fit
+    from pyrolatent.models import BayesianPCA
+
+    _, compile_ = BPCA_VARIANTS[key]
+    c = anchors.CFG["bpca"]
+    X = torch.from_numpy(anchors.bpca_data_np())
+    pyro.enable_validation(False)
+    try:
+        torch.manual_seed(0)
+        model = BayesianPCA(c["D"], c["K"], collapsed=False)
+        common = dict(lr=c["lr"], device=device, progress=False, compile=compile_)
+        t0 = time.perf_counter()
+        fit(model, X, guide=AutoNormal(model, init_scale=0.1), num_steps=max(1, args.warmup), seed=0, **common)
+        first = time.perf_counter() - t0
+        timer = SyncTimer(torch.device(device))
+        timer.start()
+        synced = fit(
+            model, X, guide=AutoNormal(model, init_scale=0.1), num_steps=args.steps, seed=2, callbacks=[timer], **common
+        )
+        ms = [t * 1e3 for t in timer.times]
+        return {
+            "key": key,
+            "batch": c["N"],
+            "status": "ok",
+            "median_ms_sync": statistics.median(ms),
+            "warmup_call_s": first,
+            "train_elbo_per_point": float(-synced.losses[-20:].mean() / X.shape[0]),
+        }
+    except Exception as exc:  # noqa: BLE001 - a failing variant is reported, not fatal
+        return {"key": key, "batch": c["N"], "status": "error", "error": f"{type(exc).__name__}: {exc}"[:300]}
     finally:
         pyro.enable_validation(True)
 
@@ -220,7 +275,7 @@ def run_anchors(args, out_dir: Path) -> dict:
         env["BENCH_SMOKE"] = "1"
         env.setdefault("BENCH_WARMUP", str(args.warmup))
         env.setdefault("BENCH_STEPS", str(args.steps))
-    only = args.anchor_only or ("A,C,C.val,D,E" if args.smoke else "A,A.cg,B.ro,B.mat,C,C.val,D,E,F")
+    only = args.anchor_only or ("A,B.mat,C,E,F.jnp,P" if args.smoke else "A,A.cg,B.ro,B.mat,C,C.val,D,E,F,P")
     env["BENCH_ONLY"] = only
     proc = subprocess.run([sys.executable, str(args.anchors)], env=env, capture_output=True, text=True)
     table = {}
@@ -243,31 +298,39 @@ def report(ours, anchors, args, meta) -> str:
         f"pyro {meta['pyro']}  |  N={args.n}, warm-up {args.warmup} + timed {args.steps} steps, "
         f"threads={meta['threads']}"
     ]
-    head = f"{'key':<12} {'what':<44} {'batch':>6} {'fit steps/s':>12} {'ms/step sync':>13} {'vs A':>6} {'vs C':>6} {'ELBO/pt':>9}"
+    head = (
+        f"{'key':<12} {'what':<44} {'batch':>6} {'fit steps/s':>12} {'ms/step sync':>13} {'vs A':>6} {'vs C':>6} "
+        f"{'vs F':>6} {'ELBO/pt':>9}"
+    )
     lines += [head, "-" * len(head)]
     table = anchors.get("table", {}) if anchors else {}
+    bpca_n = meta.get("bpca_n")
 
     def anchor_ms(key, batch):
         s = table.get(key, {}).get(batch)
         return s.get("median_ms") if s and s.get("status") == "ok" else None
 
     for r in ours:
-        what = VARIANTS[r["key"]][0]
+        bpca = r["key"] in BPCA_VARIANTS
+        what = (BPCA_VARIANTS if bpca else VARIANTS)[r["key"]][0]
         if r["status"] != "ok":
             lines.append(f"{r['key']:<12} {what:<44} {r['batch']:>6}  {r['status']}: {r.get('error', '')}")
             continue
-        a, c = anchor_ms("A", r["batch"]), anchor_ms("C", r["batch"])
+        # the VAE against A (plain torch), C (Pyro SVI.step), F.jnp (NumPyro); BPCA against P.torch, P.pyro, P.numpyro
+        keys = ("P.torch", "P.pyro", "P.numpyro") if bpca else ("A", "C", "F.jnp")
+        a, c, f = (anchor_ms(k, r["batch"]) for k in keys)
         ms = r["median_ms_sync"]
         lines.append(
-            f"{r['key']:<12} {what:<44} {r['batch']:>6} {fmt(r['fit_steps_per_s'], '12.1f')} {fmt(ms, '13.3f')} "
-            f"{fmt(ms / a if a else None, '6.2f')} {fmt(ms / c if c else None, '6.2f')} {fmt(r['train_elbo_per_point'], '9.2f')}"
+            f"{r['key']:<12} {what:<44} {r['batch']:>6} {fmt(r.get('fit_steps_per_s'), '12.1f')} {fmt(ms, '13.3f')} "
+            f"{fmt(ms / a if a else None, '6.2f')} {fmt(ms / c if c else None, '6.2f')} "
+            f"{fmt(ms / f if f else None, '6.2f')} {fmt(r['train_elbo_per_point'], '9.2f')}"
         )
     if table:
         lines.append("")
         lines.append("anchors (anchor_bench.py, same run): median ms/step with a sync after each step")
         for key, subs in table.items():
             cells = []
-            for b in args.batches:
+            for b in args.batches if not key.startswith("P.") else [bpca_n]:
                 s = subs.get(b)
                 cells.append(
                     f"batch {b}: "
@@ -280,8 +343,9 @@ def report(ours, anchors, args, meta) -> str:
             lines.append(f"  {key:<8} " + "   ".join(cells))
     lines.append("")
     lines.append(
-        "vs A / vs C = our synced ms/step divided by the anchor's (A: plain PyTorch eager; C: Pyro SVI.step, "
-        "Trace_ELBO, validation off); below 1 is faster. fit steps/s has no per-step sync."
+        "vs A / vs C / vs F = our synced ms/step divided by the anchor's (VAE rows: A plain PyTorch eager, "
+        "C Pyro SVI.step with Trace_ELBO and validation off, F NumPyro F.jnp; BPCA rows: P.torch, P.pyro, "
+        "P.numpyro); below 1 is faster. fit steps/s has no per-step sync."
     )
     return "\n".join(lines)
 
@@ -323,6 +387,11 @@ def main(argv=None) -> int:
                 file=sys.stderr,
                 flush=True,
             )
+    if anchor_mod is not None and args.bpca:
+        meta["bpca_n"] = anchor_mod.CFG["bpca"]["N"]
+        for key in BPCA_VARIANTS:
+            ours.append(run_bpca_variant(key, anchor_mod, args, device))
+            print(f"[bench_vae] {key}: {ours[-1].get('status')}", file=sys.stderr, flush=True)
     anchors = None
     if not args.no_anchors and anchor_mod is not None:
         print("[bench_vae] running anchors ...", file=sys.stderr, flush=True)

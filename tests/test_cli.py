@@ -435,3 +435,20 @@ def test_vae_default_batch_size_fits_small_data(tmp_path, capsys):
         == 0
     )
     assert json.loads((out / "settings.json").read_text())["batch_size"] == 54  # the 54 training rows
+
+
+def test_compile_trace_gives_the_eager_run_and_may_change_on_resume(tmp_path, bishop_csv):
+    eager, traced = tmp_path / "eager", tmp_path / "traced"
+    assert _fit(bishop_csv, eager, steps="40") == 0
+    assert _fit(bishop_csv, traced, "--compile", "trace", steps="20") == 0
+    assert json.loads((traced / "settings.json").read_text())["compile"] == "trace"
+    assert _fit(bishop_csv, traced, "--resume", steps="40") == 0  # eager again: a free option
+    eager_losses = np.loadtxt(eager / "losses.csv", delimiter=",", skiprows=1)
+    traced_losses = np.loadtxt(traced / "losses.csv", delimiter=",", skiprows=1)
+    np.testing.assert_allclose(traced_losses, eager_losses, rtol=1e-6)
+
+
+def test_an_unknown_compile_mode_is_an_argparse_error(tmp_path, bishop_csv, capsys):
+    with pytest.raises(SystemExit):
+        main(["fit", "bpca", "--data", f"csv:{bishop_csv}", "--compile", "fast", "--out", str(tmp_path / "r")])
+    assert "argument --compile: invalid choice: 'fast'" in capsys.readouterr().err

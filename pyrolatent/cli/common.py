@@ -67,7 +67,19 @@ CHECKPOINT = "checkpoint.pt"
 CHECKPOINT_EVERY = 500
 #: ``fit`` options that may differ between an interrupted run and its ``--resume``.
 FREE_ON_RESUME = frozenset(
-    {"steps", "lr", "device", "progress", "report", "restarts", "out", "resume", "checkpoint_every", "command"}
+    {
+        "steps",
+        "lr",
+        "device",
+        "progress",
+        "report",
+        "restarts",
+        "out",
+        "resume",
+        "checkpoint_every",
+        "command",
+        "compile",
+    }
 )
 
 
@@ -209,6 +221,13 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=None, help="minibatch size (default: the model's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument(
+        "--compile",
+        choices=("off", "trace", "inductor"),
+        default="off",
+        help="run each step as a graph traced once (trace), also compiled by TorchInductor (inductor; "
+        "tens of seconds at the first step); a model that cannot be traced runs eagerly with a warning",
+    )
     p.add_argument(
         "--out",
         required=True,
@@ -382,8 +401,15 @@ def _fit_worker(args, entry: ModelEntry, group) -> dict:
         batch_size=_fit_batch_size(args, entry, data),
         seed=args.seed,
         device=args.device,
+        compile=_compile(args),
     )
     return {}
+
+
+def _compile(args):
+    """``--compile`` as ``FitSettings.compile`` (runs saved before the flag existed read as off)."""
+    mode = getattr(args, "compile", "off")
+    return False if mode in (None, "off") else mode
 
 
 def run_fit(args) -> dict:
@@ -416,6 +442,7 @@ def run_fit(args) -> dict:
             seed=args.seed,
             device=args.device,
             progress=args.progress,
+            compile=_compile(args),
         )
         with run_lock(out):
             return _fit_locked(args, entry, out, data, test, model, settings, signals)

@@ -4,7 +4,9 @@ The loop is plain PyTorch around a Pyro objective: ``elbo.differentiable_loss``
 gives a loss tensor, ``backward`` its gradients, and a ``torch.optim``
 optimizer the step (as in Pyro's ``examples/svi_lightning.py``). Parameters
 live in the modules (Pyro's ``module_local_params``), so two fits never share
-state through the global parameter store.
+state through the global parameter store. With ``compile=`` the loss and its
+gradients come from a graph traced once from the same objective
+(:mod:`.compiled`); the rest of the step is the same.
 
 The hot loop does not read anything back to the host: the loss and gradient
 norm of every step are written into device buffers, and the host reads them
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -29,6 +32,7 @@ from pyrolatent._pyro import keep_rng, local_params, seeded
 from .batching import Batcher, plate_sizes
 from .callbacks import Callback, EarlyStopping, StepInfo, check_callbacks
 from .checkpoint import load_checkpoint, save_checkpoint
+from .compiled import CompiledStep, CompileWarning, TraceError, compile_mode
 from .distributed import current_group
 from .inputs import ChecksInputs, as_model_inputs
 from .interrupts import stop_signals
@@ -230,6 +234,13 @@ class _Run:
         if not self.params:
             raise ValueError("The model and guide have no parameters to fit.")
         self.optimizer = self.settings.make_optimizer(self.params)
+        self.compiled = None
+        mode = compile_mode(self.settings.compile)
+        if mode is not None:
+            try:
+                self.compiled = CompiledStep(self.elbo, self.model, self.guide, self.params, store_params, mode)
+            except TraceError as exc:
+                self._eager_fallback(exc)
         if self.batcher is not None:
             self.batcher.reset()  # the set-up pass drew a permutation
         cls = type(self.model)
@@ -287,8 +298,15 @@ class _Run:
         step = self.state.step
         idx = self._draw(step)
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self.elbo.differentiable_loss(self.model, self.guide, **self._kwargs(idx))
-        loss.backward()
+        loss = None
+        if self.compiled is not None:
+            try:
+                loss = self.compiled(self._kwargs(idx))  # sets the gradients
+            except TraceError as exc:
+                self._eager_fallback(exc)
+        if loss is None:
+            loss = self.elbo.differentiable_loss(self.model, self.guide, **self._kwargs(idx))
+            loss.backward()
         if self.group is not None:  # one all-reduce: mean gradient, mean loss, any rank's stop
             stop = self.stop_flag is not None and self.stop_flag["set"] is not None
             loss, self.group_stop = self.group.average(self.params, loss, stop)
@@ -304,6 +322,16 @@ class _Run:
         self.optimizer.step()
         self.state.step = step + 1
         return loss
+
+    def _eager_fallback(self, exc: TraceError) -> None:
+        self.compiled = None
+        warnings.warn(
+            f"The step of {type(self.model).__name__} cannot be compiled ({exc}); running it eagerly. "
+            "A compiled step needs a model whose Python control flow does not read tensor values "
+            "(see pyrolatent.inference.compiled).",
+            CompileWarning,
+            stacklevel=5,
+        )
 
     def _first_bad(self, start: int, stop: int) -> int | None:
         if stop <= start:

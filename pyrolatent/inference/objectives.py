@@ -12,6 +12,9 @@ NaN/Inf guard reads the losses once per check window instead.
   non-reparameterised guide sites included).
 - :class:`MeanFieldELBO` — Pyro's ``TraceMeanField_ELBO`` (analytic KL where
   it exists).
+- :class:`TraceGraphELBO` — Pyro's ``TraceGraph_ELBO`` (score-function terms
+  with the downstream costs and baselines of Schulman et al., 2015), which in
+  Pyro has no ``differentiable_loss``.
 - :class:`ImportanceWeightedELBO` — the bound of Burda et al. (2016) for
   models whose latent variables are all local.
 """
@@ -31,7 +34,7 @@ from pyrolatent._validation import check_positive_int
 
 from .importance import log_weights_pass
 
-__all__ = ["ImportanceWeightedELBO", "MeanFieldELBO", "TraceELBO"]
+__all__ = ["ImportanceWeightedELBO", "MeanFieldELBO", "TraceELBO", "TraceGraphELBO"]
 
 
 def _value_with_grad_of(value: torch.Tensor, surrogate: torch.Tensor) -> torch.Tensor:
@@ -76,6 +79,16 @@ class TraceELBO(pyro.infer.Trace_ELBO):
             loss = loss + loss_particle / self.num_particles
             surrogate = surrogate + surrogate_particle / self.num_particles
         return _value_with_grad_of(torch.as_tensor(loss), torch.as_tensor(surrogate))
+
+
+class TraceGraphELBO(pyro.infer.TraceGraph_ELBO):
+    """Pyro's ``TraceGraph_ELBO`` as a ``differentiable_loss``: the value is the
+    negative ELBO estimate, the gradient that of Pyro's surrogate loss (with
+    its variance-reducing downstream costs and baselines)."""
+
+    def differentiable_loss(self, model, guide, *args, **kwargs):
+        elbo, surrogate = self._loss_and_surrogate_loss(model, guide, args, kwargs)
+        return _value_with_grad_of(-torch.as_tensor(elbo), torch.as_tensor(surrogate))
 
 
 class MeanFieldELBO(pyro.infer.TraceMeanField_ELBO):

@@ -37,6 +37,8 @@ References
 
 from __future__ import annotations
 
+import weakref
+
 import pyro
 import pyro.distributions as dist
 import torch
@@ -124,10 +126,33 @@ class GraphVAE(LatentModel):
             )
         self.register_buffer("adjacency", adjacency.clone())
 
+    def __getstate__(self):  # the data-check cache holds weak references
+        state = dict(self.__dict__)
+        state["_checked"] = None
+        return state
+
     def _inputs(self, ops, adj, x):
-        """``(ops, adj)`` from either form of the data (``x``: flattened one-hot, shared graph)."""
+        """``(ops, adj)`` from either form of the data (``x``: flattened one-hot, shared graph).
+
+        The values are checked once per input tensor (by identity and version),
+        not at every step: a check reads values back from the device."""
+        given = (ops, adj, x)
+        key = tuple((t._version, weakref.ref(t)) if isinstance(t, torch.Tensor) else None for t in given)
+        cached = getattr(self, "_checked", None)
+        if (
+            cached is not None
+            and len(cached) == 3
+            and all(_same(k, c, t) for k, c, t in zip(key, cached, given, strict=True))
+        ):
+            return self._derive(ops, adj, x)
+        out = self._derive(ops, adj, x, check=True)
+        self._checked = key
+        return out
+
+    def _derive(self, ops, adj, x, check: bool = False):
         if x is not None:
-            x = check_tensor("x", x, ndim=2)
+            if check:
+                x = check_tensor("x", x, ndim=2)
             if x.shape[1] != self.n_nodes * self.n_types:
                 raise ValueError(
                     f"The 'x' argument of GraphVAE must have {self.n_nodes * self.n_types} columns "
@@ -139,7 +164,7 @@ class GraphVAE(LatentModel):
             return None, None
         if adj is None:
             adj = self.adjacency.expand(ops.shape[0], -1, -1)
-        return self._check(ops, adj)
+        return self._check(ops, adj) if check else (ops, adj)
 
     def _check(self, ops, adj):
         ops = check_tensor("ops", ops, ndim=2, dtype="int")
@@ -195,7 +220,8 @@ class GraphVAE(LatentModel):
 
     def posterior(self, ops: torch.Tensor, adj: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Node means and scales ``(n, N, K)`` of :math:`q(z \\mid X, A)`."""
-        x = nn.functional.one_hot(ops, self.n_types).to(adj.dtype)
+        # one-hot by comparison: ``one_hot`` reads the values back to check their range (checked once in _inputs)
+        x = (ops.unsqueeze(-1) == torch.arange(self.n_types, device=ops.device)).to(adj.dtype)
         return self.encoder(x, adj)
 
     @torch.no_grad()
@@ -333,3 +359,10 @@ register(
         examples={"nasbench201": tiny_example},
     )
 )
+
+
+def _same(key, cached, tensor) -> bool:
+    """Whether ``tensor`` is the object (at the version) that ``cached`` remembers."""
+    if key is None or cached is None:
+        return key is None and cached is None
+    return cached[0] == key[0] and cached[1]() is tensor

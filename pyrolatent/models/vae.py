@@ -167,7 +167,8 @@ class VAE(LatentModel):
             return None, (1 if n_samples is None else check_positive_int("n_samples", n_samples))
         key = (x._version, id(self.likelihood)) if isinstance(x, torch.Tensor) else None
         if key is not None and self._checked is not None and self._checked[0]() is x and self._checked[1] == key:
-            return x.reshape(x.shape[0], self.n_features), x.shape[0]
+            # the same object back for 2-D data, so that a nested call (a subclass's forward) hits the cache too
+            return (x if x.dim() == 2 else x.reshape(x.shape[0], self.n_features)), x.shape[0]
         original = x
         x = check_tensor("x", x, ndim=(2, 3))
         D, shape = self.n_features, self.image_shape
@@ -185,7 +186,8 @@ class VAE(LatentModel):
                 else f"The 'x' argument must be 2-D (n_samples, {D}) for a model without image_shape; "
                 f"got shape {tuple(x.shape)}."
             )
-        x = x.reshape(x.shape[0], D)
+        if x.dim() == 3:
+            x = x.reshape(x.shape[0], D)
         self.likelihood.check_data("x", x)
         if isinstance(original, torch.Tensor) and original.is_floating_point():
             self._checked = (weakref.ref(original), (original._version, id(self.likelihood)))

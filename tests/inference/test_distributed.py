@@ -26,6 +26,7 @@ WORKER = textwrap.dedent(
     import torch.distributed as dist
 
     out, steps, batch, seed, every, die_at = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5], int(sys.argv[6])
+    compile_ = {"off": False}.get(sys.argv[7], sys.argv[7])
     assert init_from_env(timeout=20.0, device="cpu")
     rank = dist.get_rank()
     data = make_bishop(n_samples=120, seed=0)
@@ -46,7 +47,7 @@ WORKER = textwrap.dedent(
                     os._exit(9)
 
         callbacks = [Die()]
-    kwargs = dict(num_steps=steps, seed=seed, lr=0.05, checkpoint_path=out + "/ckpt.pt")
+    kwargs = dict(num_steps=steps, seed=seed, lr=0.05, checkpoint_path=out + "/ckpt.pt", compile=compile_)
     if batch != "none":
         kwargs["batch_size"] = int(batch)
     if every != "none":
@@ -66,7 +67,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _launch(tmp_path, *, world=2, steps=STEPS, batch=str(BATCH), every="none", die_at=-1, timeout=240):
+def _launch(tmp_path, *, world=2, steps=STEPS, batch=str(BATCH), every="none", die_at=-1, timeout=240, compile_="off"):
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
     port = _free_port()
@@ -81,7 +82,7 @@ def _launch(tmp_path, *, world=2, steps=STEPS, batch=str(BATCH), every="none", d
             "MASTER_PORT": str(port),
             "OMP_NUM_THREADS": "1",
         }
-        args = [sys.executable, str(script), str(tmp_path), str(steps), batch, str(SEED), every, str(die_at)]
+        args = [sys.executable, str(script), str(tmp_path), str(steps), batch, str(SEED), every, str(die_at), compile_]
         procs.append(subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     outs = [p.communicate(timeout=timeout) for p in procs]
     return [p.returncode for p in procs], outs
@@ -94,9 +95,12 @@ def _single(batch_size):
     return fit(model, data, num_steps=STEPS, seed=SEED, lr=0.05, batch_size=batch_size)
 
 
-@pytest.mark.parametrize("batch", [BATCH, None], ids=["minibatch", "full-batch"])
-def test_two_processes_follow_one_process(tmp_path, batch):
-    codes, outs = _launch(tmp_path, batch="none" if batch is None else str(batch))
+@pytest.mark.parametrize(
+    "batch, compile_", [(BATCH, "off"), (None, "off"), (BATCH, "trace")], ids=["minibatch", "full-batch", "traced"]
+)
+def test_two_processes_follow_one_process(tmp_path, batch, compile_):
+    # "traced": each rank replays its traced step (fit(compile="trace")), then the gradients are averaged
+    codes, outs = _launch(tmp_path, batch="none" if batch is None else str(batch), compile_=compile_)
     assert codes == [0, 0], outs
     one = _single(batch)
     two = torch.load(tmp_path / "guide.pt", weights_only=True)

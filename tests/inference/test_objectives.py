@@ -8,7 +8,7 @@ from pyro.infer.autoguide import AutoNormal
 from pyro.nn import PyroModule, PyroParam
 
 from pyrolatent.data import load_digits, make_bishop
-from pyrolatent.inference import ImportanceWeightedELBO, MeanFieldELBO, TraceELBO, fit
+from pyrolatent.inference import ImportanceWeightedELBO, MeanFieldELBO, TraceELBO, TraceGraphELBO, fit
 from pyrolatent.models import VAE, BayesianPCA
 
 X = make_bishop(n_samples=50, seed=0).x
@@ -87,6 +87,25 @@ def test_same_value_and_gradient_as_pyro(objectives, pair):
     assert torch.allclose(a_loss, torch.as_tensor(b_loss, dtype=a_loss.dtype), rtol=1e-5)
     for a, b in zip(a_grads, b_grads, strict=True):
         assert torch.allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("pair", [bpca_pair, coin_pair], ids=["bpca", "discrete"])
+def test_tracegraph_has_the_value_and_gradient_of_pyros_loss_and_grads(pair):
+    model, guide = pair()
+    a_loss, a_grads = loss_and_grads(TraceGraphELBO(), model, guide)
+    params = list(model.parameters()) + list(guide.parameters())
+    pyro.set_rng_seed(0)
+    b_loss = pyro.infer.TraceGraph_ELBO().loss_and_grads(model, guide, x=X)
+    b_grads = [torch.zeros_like(p) if p.grad is None else p.grad for p in params]
+    assert torch.allclose(a_loss, torch.as_tensor(b_loss, dtype=a_loss.dtype), rtol=1e-5)
+    for a, b in zip(a_grads, b_grads, strict=True):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_tracegraph_by_name_fits():
+    model = BayesianPCA(10, 3)
+    result = fit(model, X, num_steps=30, lr=0.05, elbo="tracegraph", device="cpu")
+    assert torch.isfinite(result.losses).all() and result.losses[-5:].mean() < result.losses[:5].mean()
 
 
 @pytest.fixture

@@ -108,6 +108,21 @@ def test_fit_is_reproducible_with_a_seed(case):
     assert all(torch.equal(pa[k], pb[k]) for k in pa)
 
 
+def test_the_traced_step_follows_the_eager_step(case):
+    # fit(compile="trace") replays the eager step's operations: every model of
+    # the library can be traced (no CompileWarning, which the suite turns into
+    # an error), and a seeded traced fit follows the eager one
+    make, data = case
+    fits = []
+    for mode in (False, "trace"):
+        pyro.set_rng_seed(11)
+        fits.append(fit(make(), data, num_steps=6, batch_size=3, seed=3, compile=mode, device="cpu"))
+    torch.testing.assert_close(fits[1].losses, fits[0].losses, rtol=1e-6, atol=1e-6)
+    pa, pb = _params(fits[0].model, fits[0].guide), _params(fits[1].model, fits[1].guide)
+    for k in pa:
+        torch.testing.assert_close(pb[k], pa[k], rtol=1e-6, atol=1e-6, msg=k)
+
+
 def test_checkpoint_round_trips(case, tmp_path):
     make, data = case
     ckpt = tmp_path / "c.pt"
