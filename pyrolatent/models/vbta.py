@@ -82,8 +82,8 @@ size) keep that ratio. ``pair_weight="balanced"`` sets
 as much as the unpaired ones; it is what the authors' code does in effect (a
 paired and an unpaired batch in every step, their terms weighted alike),
 and it is what makes translation work with few pairs (MNIST against its
-transpose, 10 pairs, 1,000 steps: translation accuracy 0.79 instead of 0.40;
-``benchmarks/VBTA_RESULTS.md``). Like the other weights it is a
+transpose, 10 pairs, 1,000 steps: translation accuracy about 0.8 instead of
+0.3-0.4; ``benchmarks/VBTA_RESULTS.md``). Like the other weights it is a
 likelihood temperature, not part of the lecture's model: the ELBO reported is
 that of the tempered model.
 
