@@ -285,6 +285,20 @@ def test_resume_continues_a_complete_run_to_more_steps_exactly(tmp_path, bishop_
     assert got == want
 
 
+@pytest.mark.parametrize("model", ["vae", "vbta"])
+def test_the_same_command_gives_the_same_fit_from_the_same_initial_weights(tmp_path, model):
+    """The initial weights of a network are drawn under --seed (not from the process's global generator)."""
+    extra = ["--data-b", "transpose", "--pairs", "10"] if model == "vbta" else []
+    losses = {}
+    for name, seed in (("first", "0"), ("again", "0"), ("other", "1")):
+        out = tmp_path / name
+        argv = ["fit", model, "--data", "digits", "--hidden", "16", "--steps", "3", "--seed", seed, *extra]
+        assert main([*argv, "--out", str(out)]) == 0
+        losses[name] = (out / "losses.csv").read_text()
+    assert losses["first"] == losses["again"]
+    assert losses["first"] != losses["other"]
+
+
 def test_resume_refuses_another_seed_or_data_and_starts_fresh_with_nothing_to_resume(tmp_path, bishop_csv, capsys):
     out = tmp_path / "run"
     assert _fit(bishop_csv, out, "--resume", steps="5") == 0

@@ -101,7 +101,9 @@ class ModelEntry:
     ...}``; default: the training ``Dataset``); ``batch_sizes(args, inputs,
     batch_size)`` turns ``--batch-size`` (or None) into the ``batch_size`` of
     :func:`~pyrolatent.inference.fit` for a model with several plates (an int
-    or ``{plate: size}``).
+    or ``{plate: size}``); ``report_data(args, train)`` gives what the report's
+    model figures are drawn from when it is more than the training rows (e.g.
+    both domains of a cross-domain model; default: the training ``Dataset``).
     """
 
     build: Callable[[argparse.Namespace, Dataset], object]
@@ -114,6 +116,7 @@ class ModelEntry:
     add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
     model_inputs: Callable[[argparse.Namespace, Dataset], object] | None = None
     batch_sizes: Callable[[argparse.Namespace, dict, int | None], object] | None = None
+    report_data: Callable[[argparse.Namespace, Dataset], object] | None = None
 
 
 def _fit_data(args, entry: ModelEntry, data: Dataset):
@@ -173,10 +176,18 @@ def _load_data(args, entry: ModelEntry) -> tuple[Dataset, Dataset | None]:
     return data.split(entry.test_fraction, seed=args.seed)
 
 
-def _report(result: FitResult, data: Dataset, out: Path, restarts=None) -> Path:
+def _build_model(args, entry: ModelEntry, data: Dataset, seed: int):
+    """``entry.build(args, data)`` with every generator seeded by ``seed``: the initial
+    weights are part of the run, so the same command gives the same fit."""
+    with seeded(seed):
+        return entry.build(args, data)
+
+
+def _report(args, entry: ModelEntry, result: FitResult, data: Dataset, out: Path, restarts=None) -> Path:
     from pyrolatent.reports import write_report
 
-    return write_report(result, data, out, restarts=restarts)
+    figure_data = None if entry.report_data is None else entry.report_data(args, data)
+    return write_report(result, data, out, restarts=restarts, figure_data=figure_data)
 
 
 def _restarts(args, entry: ModelEntry, data: Dataset, result: FitResult, settings: dict):
@@ -187,7 +198,7 @@ def _restarts(args, entry: ModelEntry, data: Dataset, result: FitResult, setting
     inputs = _fit_data(args, entry, data)
     others = []
     for r in range(1, args.restarts):
-        other = fit(entry.build(args, data), inputs, **{**settings, "seed": args.seed + r})
+        other = fit(_build_model(args, entry, data, args.seed + r), inputs, **{**settings, "seed": args.seed + r})
         if other.interrupted:
             raise Interrupted(other.stopped_by or "SIGINT")
         others.append(other)
@@ -375,7 +386,7 @@ def _fit_worker(args, entry: ModelEntry, group) -> dict:
     """A rank other than 0: fit its share and write nothing (see
     :mod:`pyrolatent.inference.distributed`)."""
     data, _ = _load_data(args, entry)
-    model = entry.build(args, data)
+    model = _build_model(args, entry, data, args.seed)
     group.barrier()  # rank 0 has set up DIR.partial (and its checkpoint, when resuming)
     partial = partial_path(check_out(args.out))
     resumed = bool(args.resume) and (partial / CHECKPOINT).is_file()
@@ -417,7 +428,7 @@ def run_fit(args) -> dict:
     with _Signals() as signals:
         try:
             data, test = _load_data(args, entry)
-            model = entry.build(args, data)
+            model = _build_model(args, entry, data, args.seed)
         except Interrupted as exc:
             raise exc.said(f"interrupted by {exc.signame} before training started; nothing was written") from None
         if args.restarts is not None and not model.supports("identifiable_quantities"):
@@ -504,7 +515,7 @@ def _fit_locked(args, entry, out: Path, data, test, model, settings: dict, signa
                 with seeded(args.seed):  # Monte-Carlo summaries: the same for the same run, resumed or not
                     summary.update(entry.summarize(args, result, data, test))
             else:
-                _report(result, data, partial, restarts)
+                _report(args, entry, result, data, partial, restarts)
         except Interrupted as exc:
             stop = exc.signame
             skipped.append(what)
@@ -564,7 +575,9 @@ def _rebuild_args(run_dir: Path, saved: dict) -> argparse.Namespace:
     common = argparse.ArgumentParser(add_help=False)
     add_common_arguments(common)
     common_keys = {a.dest for a in common._actions}
-    needed = {"data", "seed", "n_components"} | (set(defaults) - common_keys - {"command", "model"})
+    # a flag added after the run was written, off by default (None, not required), was off in that run
+    optional_off = {a.dest for a in sub._actions if a.default is None and not a.required}
+    needed = {"data", "seed", "n_components"} | (set(defaults) - common_keys - {"command", "model"} - optional_off)
     missing = sorted(k for k in needed if k not in saved)
     if missing:
         raise RunDirError(f"{str(run_file)!r} is damaged: it lacks the keys {missing} needed to rebuild the model.")
@@ -595,7 +608,7 @@ def _report_run(run_dir: Path) -> Path:
     entry = entries()[saved.model]
     data, _ = _load_data(saved, entry)
     try:
-        model = entry.build(saved, data)
+        model = _build_model(saved, entry, data, saved.seed)
     except (ValueError, TypeError, AttributeError) as exc:
         raise RunDirError(f"{str(run_dir / 'run.json')!r} does not describe a model that can be built: {exc}") from None
     ckpt = run_dir / CHECKPOINT
@@ -603,6 +616,6 @@ def _report_run(run_dir: Path) -> Path:
         raise RunDirError(f"{str(ckpt)!r} is missing: the run directory has no fitted state to report on.")
     result = restore(model, _fit_data(saved, entry, data), ckpt)
     with run_lock(run_dir.resolve(), flag="run_dir"):
-        path = _report(result, data, run_dir)
+        path = _report(saved, entry, result, data, run_dir)
     print(f"pyrolatent: report written to {path}")
     return path

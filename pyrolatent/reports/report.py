@@ -162,6 +162,7 @@ def write_report(
     num_samples: int = 500,
     seed: int = 0,
     title: str | None = None,
+    figure_data=None,
 ) -> Path:
     """Write ``out_dir/report/``: ``index.html`` (figures embedded), the PNG figures,
     ``inference_data.nc`` and ``diagnostics.json``.
@@ -186,6 +187,10 @@ def write_report(
         Seed of those draws.
     title : str, optional
         Page title; default "<model> on <data>".
+    figure_data : optional
+        What the model's own figures (the "Model figures" section) are drawn
+        from, when it is more than ``data``: e.g. the ``{"x", "y"}`` mapping of
+        both domains of a :class:`~pyrolatent.models.VBTA`. Default: ``data``.
 
     Returns
     -------
@@ -205,11 +210,21 @@ def write_report(
         raise TypeError(f"The 'nuts' argument must be a NUTSComparison or None. Got {type(nuts).__name__} instead.")
     final = Path(out_dir) / REPORT_DIR
     with replacing_dir(final) as tmp:
-        _build(result, data, tmp, restarts=restarts, nuts=nuts, num_samples=num_samples, seed=seed, title=title)
+        _build(
+            result,
+            data,
+            tmp,
+            restarts=restarts,
+            nuts=nuts,
+            num_samples=num_samples,
+            seed=seed,
+            title=title,
+            figure_data=figure_data,
+        )
     return final / "index.html"
 
 
-def _build(result, data, folder: Path, *, restarts, nuts, num_samples, seed, title) -> None:
+def _build(result, data, folder: Path, *, restarts, nuts, num_samples, seed, title, figure_data=None) -> None:
     model = result.model
     name = getattr(data, "name", None) or "data"
     page = HTMLPage(title or f"{type(model).__name__} on {name}")
@@ -239,7 +254,7 @@ def _build(result, data, folder: Path, *, restarts, nuts, num_samples, seed, tit
 
     draw = figures_for(model)
     if draw is not None:
-        model_figs = draw(model, result.guide, data)
+        model_figs = draw(model, result.guide, data if figure_data is None else figure_data)
         if model_figs:
             page.section("Model figures")
             for fig_name, fig in model_figs.items():

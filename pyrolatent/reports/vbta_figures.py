@@ -2,8 +2,8 @@
 
 - ``translations_ab`` / ``translations_ba`` — rows of image triples: the
   source objects, their translations into the other domain and, when the data
-  hold both domains row-aligned (or pairs), the true counterparts. With a
-  single-domain data set (what the CLI report gets) the third row is the
+  hold both domains row-aligned (or pairs), the true counterparts; otherwise
+  (a single-domain data set, or ``"aligned": False``) the third row is the
   round trip back into the source domain instead.
 - ``joint_samples`` — decoder means of both domains for the same codes
   :math:`z \\sim p(z)`, column by column.
@@ -15,7 +15,10 @@
 ``data`` is a :class:`~pyrolatent.data.Dataset` of domain A, or a mapping
 with ``"x"`` (domain A), ``"y"`` (domain B) and optionally ``"pairs"`` (then
 the true counterpart of ``x[pairs[:, 0]]`` is ``y[pairs[:, 1]]``; without
-pairs, rows are taken as aligned when both domains have as many rows).
+pairs, rows are taken as aligned when both domains have as many rows, unless
+the mapping says ``"aligned": False``). The command line's report
+(``pyrolatent fit vbta --report``, ``pyrolatent report DIR``) passes the
+held-out rows of both domains (:func:`pyrolatent.cli.vbta.report_data`).
 :func:`translation_grid_figure` is the tutorial figure: a grid of test digits,
 their translations and the true transposes.
 """
@@ -73,11 +76,15 @@ def translation_grid_figure(
 
 
 def _domains(data):
+    aligned = None
     if isinstance(data, Mapping):
-        x, y, pairs = data.get("x"), data.get("y"), data.get("pairs")
+        x, y, pairs, aligned = data.get("x"), data.get("y"), data.get("pairs"), data.get("aligned")
     else:
         x, y, pairs = getattr(data, "x", data), None, None
-    return torch.as_tensor(x), (None if y is None else torch.as_tensor(y)), pairs
+    x, y = torch.as_tensor(x), (None if y is None else torch.as_tensor(y))
+    if aligned is None:
+        aligned = y is not None and (pairs is not None or y.shape[0] == x.shape[0])
+    return x, y, pairs, bool(aligned) and y is not None
 
 
 def _project(codes: torch.Tensor):
@@ -92,15 +99,15 @@ def _project(codes: torch.Tensor):
 @register_figures(VBTA)
 def vbta_figures(model: VBTA, guide, data, *, n_show: int = 10, max_points: int = 1000, seed: int = 0) -> dict:
     """The report figures of a fitted VBTA (see the module docstring)."""
-    x, y, pairs = _domains(data)
+    x, y, pairs, aligned = _domains(data)
     images = model.image_shape is not None and model.image_shape_b is not None
     figs = {}
     if images:
-        if pairs is not None:
+        if pairs is not None and aligned:
             ia, ib = pairs[:n_show, 0], pairs[:n_show, 1]
         else:
-            ia = ib = torch.arange(min(n_show, x.shape[0]))
-        aligned = y is not None and (pairs is not None or y.shape[0] == x.shape[0])
+            ia = torch.arange(min(n_show, x.shape[0]))
+            ib = ia if y is None else torch.arange(min(n_show, y.shape[0]))
         figs["translations_ab"] = translation_grid_figure(model, x[ia], y[ib] if aligned else None, from_domain="a")
         if y is not None:
             figs["translations_ba"] = translation_grid_figure(model, y[ib], x[ia] if aligned else None, from_domain="b")

@@ -62,6 +62,41 @@ def test_two_oracles_with_split_masks_report_the_subspace_matrix(tmp_path):
     assert summary["oracle_masks"] == [[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0]]
 
 
+def test_oracle_dims_give_each_oracle_its_block_and_leave_the_rest_to_the_elbo(tmp_path):
+    out = tmp_path / "run"
+    argv = [
+        "fit",
+        "triplet",
+        "--triplets",
+        "labels:100+attribute:ink:100",
+        "--n-test-triplets",
+        "50",
+        "--n-components",
+        "5",
+        "--oracle-dims",
+        "2",
+        "--steps",
+        "5",
+        "--hidden",
+        "16",
+        "--iwae-samples",
+        "5",
+        "--batch-size",
+        "64",
+        "--out",
+        str(out),
+    ]
+    assert main(argv) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["oracle_masks"] == [[1.0, 1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0, 0.0]]
+
+
+def test_too_many_oracle_dims_are_refused_with_exit_code_2(tmp_path, capsys):
+    argv = ["fit", "triplet", "--triplets", "labels:100", "--n-components", "2", "--oracle-dims", "3"]
+    assert main([*argv, "--steps", "2", "--out", str(tmp_path / "r")]) == 2
+    assert "'--oracle-dims' option must be a positive integer" in capsys.readouterr().err
+
+
 def test_bad_triplet_spec_is_one_line_and_exit_code_2(tmp_path, capsys):
     argv = ["fit", "triplet", "--triplets", "pairs:10", "--steps", "2", "--out", str(tmp_path / "r")]
     assert main(argv) == 2
@@ -91,5 +126,9 @@ def test_report_rebuilds_a_triplet_run_whose_fit_had_required_flags(tmp_path, ca
         str(out),
     ]
     assert main(args) == 0
+    # a run written before the optional --oracle-dims flag existed still rebuilds (the flag was off)
+    saved = json.loads((out / "run.json").read_text())
+    assert saved.pop("oracle_dims") is None
+    (out / "run.json").write_text(json.dumps(saved))
     assert main(["report", str(out)]) == 0
     assert (out / "report" / "index.html").is_file()

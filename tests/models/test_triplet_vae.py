@@ -55,6 +55,25 @@ def test_oracle_masks_select_the_dimensions_each_oracle_sees():
     assert d_il.shape == (3,)
 
 
+def test_dimensions_outside_every_mask_are_left_out_without_changing_the_distances():
+    # the compartmentalised space: dims 2, 3 serve the ELBO only; oracle 1 weighs dim 1 by 0.5
+    x = torch.rand(8, 6).round()
+    trip = torch.tensor([[0, 1, 2], [3, 4, 5], [6, 7, 0]])
+    oracle = torch.tensor([0, 1, 0])
+    masks = torch.tensor([[1.0, 0.0, 0.0, 0.0], [0.0, 0.5, 0.0, 0.0]])
+    model = TripletVAE(6, 4, hidden=(8,), n_oracles=2, masks=masks)
+    d_ij, d_il = model.triplet_distances(x, trip, oracle)
+    loc, scale = model.encoder(x)
+    a, p, n = trip.T
+    w = masks[oracle]
+    assert torch.allclose(d_ij, (js_divergence(loc[a], scale[a], loc[p], scale[p]) * w).sum(-1), atol=1e-6)
+    assert torch.allclose(d_il, (js_divergence(loc[a], scale[a], loc[n], scale[n]) * w).sum(-1), atol=1e-6)
+    # an explicit mask over the ELBO-only dimensions still reads them
+    d_ij_other, _ = model.triplet_distances(x, trip, mask=torch.tensor([0.0, 0.0, 1.0, 1.0]))
+    expected = js_divergence(loc[a], scale[a], loc[p], scale[p])[:, 2:].sum(-1)
+    assert torch.allclose(d_ij_other, expected, atol=1e-6)
+
+
 def test_objects_and_triplets_subsample_independently():
     model, data = tiny_example()
     sub = {"data": torch.tensor([1, 4, 7]), "triplets": torch.tensor([0, 2, 3, 5, 9])}

@@ -94,10 +94,20 @@ def _lecture_terms(model, data, guide_trace) -> dict:
     return terms
 
 
-@pytest.mark.parametrize("triplet_weight, cycle_weight", [(1.0, 1.0), (3.0, 0.5), (0.0, 0.0)])
-def test_objective_is_the_lecture_sum_of_two_elbos(triplet_weight, cycle_weight):
+@pytest.mark.parametrize(
+    "triplet_weight, cycle_weight, pair_weight, pair_scale",
+    # "balanced": (7 + 6 - 2 * 3 unpaired objects) / (2 * 3 paired objects) = 7 / 6
+    [
+        (1.0, 1.0, 1.0, 1.0),
+        (3.0, 0.5, 1.0, 1.0),
+        (0.0, 0.0, 1.0, 1.0),
+        (2.0, 1.0, 4.0, 4.0),
+        (1.0, 1.0, "balanced", 7 / 6),
+    ],
+)
+def test_objective_is_the_lecture_sum_of_two_elbos(triplet_weight, cycle_weight, pair_weight, pair_scale):
     pyro.set_rng_seed(0)
-    model = _model(triplet_weight=triplet_weight, cycle_weight=cycle_weight)
+    model = _model(triplet_weight=triplet_weight, cycle_weight=cycle_weight, pair_weight=pair_weight)
     guide = model.default_guide()
     data = _data()
     with torch.no_grad():
@@ -106,12 +116,8 @@ def test_objective_is_the_lecture_sum_of_two_elbos(triplet_weight, cycle_weight)
         pyro.set_rng_seed(5)  # Trace_ELBO runs the guide first: replay the same draws
         guide_trace = poutine.trace(guide).get_trace(**data)
         terms = _lecture_terms(model, data, guide_trace)
-    by_hand = (
-        terms["unpaired"]
-        + terms["penalty"]
-        + terms["reconstruction"]
-        + cycle_weight * terms["cycle"]
-        + triplet_weight * terms["triplet"]
+    by_hand = terms["unpaired"] + pair_scale * (
+        terms["penalty"] + terms["reconstruction"] + cycle_weight * terms["cycle"] + triplet_weight * terms["triplet"]
     )
     # the JS quadratures agree to ~1e-7 per dimension; the ELBO is tens of nats
     assert -loss == pytest.approx(by_hand, abs=1e-5)
@@ -233,3 +239,9 @@ def test_one_domain_alone_is_that_domains_vae_and_no_data_draws_both():
     assert {"z_x", "x"} <= sites and not sites & {"y", "z_y", "z", "t_x"}
     prior = poutine.trace(model).get_trace(n_samples=3)
     assert prior.nodes["x"]["value"].shape == (3, D_A) and prior.nodes["y"]["value"].shape == (3, D_B)
+
+
+@pytest.mark.parametrize("value", [0.0, -1.0, float("nan"), "heavy"])
+def test_a_bad_pair_weight_is_refused_by_name(value):
+    with pytest.raises(ValueError, match=r"'pair_weight' argument of VBTA must be"):
+        _model(pair_weight=value)
