@@ -36,7 +36,7 @@ tutorials: $(STAMP)
 test: $(STAMP)
 	$(PY) -m ruff format --check .
 	$(PY) -m ruff check .
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto
 
 # Format the code and fix what ruff can fix.
 lint: $(STAMP)
