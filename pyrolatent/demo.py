@@ -100,7 +100,8 @@ def main(argv=None) -> int:
         "posterior predictive check, and the model's own figure: the ARD relevance bars (Bishop: three survive), "
         "the 2-D latent scatter of the digits and the VAE's decoded manifold. The tutorials/ folder walks through "
         "the same models step by step (01 PCA to Bayesian PCA, 02 autoencoders and the VAE, 03 denoising "
-        "autoencoders and the score, 04 reading a posterior)."
+        "autoencoders and the score, 04 reading a posterior) and on to 05, architecture search in a learned "
+        "latent space."
     )
     return 0
 
