@@ -55,10 +55,7 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from pyrolatent._pyro import rng_state, set_rng_state
 
-__all__ = ["COMPILE_MODES", "CompileWarning", "CompiledStep", "MAX_SIGNATURES", "TraceError", "compile_mode"]
-
-#: Values of ``FitSettings.compile`` (``True`` means ``"inductor"``).
-COMPILE_MODES = (False, True, "trace", "inductor")
+__all__ = ["CompileWarning", "CompiledStep", "MAX_SIGNATURES", "TraceError", "compile_mode"]
 
 #: Input signatures (shapes, dtypes, devices) traced before giving up on a model.
 MAX_SIGNATURES = 8
@@ -73,8 +70,9 @@ class TraceError(RuntimeError):
 
 
 def compile_mode(value) -> str | None:
-    """``None`` (eager), ``"trace"`` or ``"inductor"`` for a ``compile`` setting."""
-    if value is False or value is None:
+    """``None`` (eager), ``"trace"`` or ``"inductor"`` for a ``compile`` setting
+    (``False``, ``True`` meaning ``"inductor"``, ``"trace"`` or ``"inductor"``)."""
+    if value is False:
         return None
     return "inductor" if value is True else value
 
@@ -196,7 +194,7 @@ class CompiledStep:
         if self.mode == "inductor":
             with _torch_notices_ignored():
                 run = torch.compile(graph, dynamic=False, options={"fallback_random": True})
-        return {"run": run, "graph": graph, "used": list(used), "compiled": self.mode == "inductor", "fresh": True}
+        return {"run": run, "graph": graph, "used": list(used)}
 
     # -- the step --------------------------------------------------------------
     def __call__(self, kwargs: dict) -> torch.Tensor:
@@ -205,17 +203,16 @@ class CompiledStep:
         leaves, spec = tree_flatten(kwargs)
         key = (spec, self._signature(leaves))
         entry = self.graphs.get(key)
-        if entry is None:
-            if len(self.graphs) >= MAX_SIGNATURES:
-                raise TraceError(f"the inputs took more than {MAX_SIGNATURES} shapes; each needs its own graph")
-            entry = self.graphs[key] = self._trace(leaves, spec)
         tensors = [leaf for leaf in leaves if isinstance(leaf, torch.Tensor)]
         values = [p.detach() for p in self.params]
         with torch.no_grad():
-            if entry["fresh"]:
-                loss, grads = self._first_call(entry, values, tensors)
-            else:
+            if entry is not None:
                 loss, grads = entry["run"](values, tensors)
+            else:
+                if len(self.graphs) >= MAX_SIGNATURES:
+                    raise TraceError(f"the inputs took more than {MAX_SIGNATURES} shapes; each needs its own graph")
+                entry = self.graphs[key] = self._trace(leaves, spec)
+                loss, grads = self._first_call(entry, values, tensors)
         it = iter(grads)
         for p, has_grad in zip(self.params, entry["used"], strict=True):
             p.grad = next(it) if has_grad else None
@@ -223,8 +220,7 @@ class CompiledStep:
 
     def _first_call(self, entry, values, tensors):
         """Run a new graph once; this is where TorchInductor compiles it."""
-        entry["fresh"] = False
-        if not entry["compiled"]:
+        if entry["run"] is entry["graph"]:  # traced only
             return entry["run"](values, tensors)
         state = rng_state()
         try:
@@ -239,7 +235,7 @@ class CompiledStep:
                 CompileWarning,
                 stacklevel=4,
             )
-            entry["run"], entry["compiled"] = entry["graph"], False
+            entry["run"] = entry["graph"]
             return entry["run"](values, tensors)
 
 

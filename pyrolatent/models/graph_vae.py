@@ -148,11 +148,7 @@ class GraphVAE(LatentModel):
         given = (ops, adj, x)
         key = tuple((t._version, weakref.ref(t)) if isinstance(t, torch.Tensor) else None for t in given)
         cached = getattr(self, "_checked", None)
-        if (
-            cached is not None
-            and len(cached) == 3
-            and all(_same(k, c, t) for k, c, t in zip(key, cached, given, strict=True))
-        ):
+        if cached is not None and all(_same(k, c, t) for k, c, t in zip(key, cached, given, strict=True)):
             return self._derive(ops, adj, x)
         out = self._derive(ops, adj, x, check=True)
         self._checked = key
