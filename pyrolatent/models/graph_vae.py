@@ -99,6 +99,10 @@ class GraphVAE(LatentModel):
         with weight 1; so the two defaults come from two readings of the authors' loss, chosen
         because each trains.) With weight 1 the fit sits on the saddle
         :math:`z = 0` (every edge 1/2, every operation uniform) for hundreds of steps.
+        The authors' code applies its adjacency BCE to the strict upper triangle only (the
+        diagonal and lower triangle are zeroed before the loss), where this model's target is
+        the symmetric graph with self-loops (each edge counted twice, the diagonal pushed to 1);
+        ``benchmarks/nas_table1.py`` trains their target for comparison.
     adjacency : torch.Tensor, optional
         The graph shared by all cells, used when the data come as ``x`` (default: NAS-Bench-201's).
     decoder_dropout : float
