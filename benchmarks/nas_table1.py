@@ -33,10 +33,9 @@ import pyro.distributions as dist
 import torch
 from pyro import poutine
 
-from pyrolatent._pyro import seeded
 from pyrolatent.components.graph import undirected
 from pyrolatent.data import load_nasbench201
-from pyrolatent.inference import Callback, fit
+from pyrolatent.inference import Callback, fit, seeded
 from pyrolatent.models.graph_vae import GraphVAE, GraphVAEGuide, pretraining_metrics
 from pyrolatent.search.embedding import save_embedding
 
