@@ -136,7 +136,16 @@ def seeded(seed: int | None) -> Iterator[None]:
     """Run the block with every generator seeded by ``seed`` (``pyro.set_rng_seed``)
     and restore the caller's generators afterwards, so the block does not change
     the caller's random stream. With ``seed=None`` the block simply draws from
-    the caller's generators (and advances them)."""
+    the caller's generators (and advances them).
+
+    Public as ``pyrolatent.inference.seeded``: ``fit(..., seed=s)`` seeds the fit's
+    own draws, but a model draws its initial weights when it is built, so a
+    reproducible run builds it under the same seed (as the command line does)::
+
+        with seeded(0):
+            model = VAE(784, 8)
+        result = fit(model, data, seed=0)
+    """
     if seed is None:
         yield
         return

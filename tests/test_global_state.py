@@ -10,7 +10,7 @@ import pyro
 import torch
 
 from pyrolatent.data import make_bishop
-from pyrolatent.inference import fit
+from pyrolatent.inference import fit, seeded
 from pyrolatent.models import VAE, BayesianPCA
 
 
@@ -43,6 +43,27 @@ def test_a_seeded_fit_leaves_the_callers_generators_as_they_were():
         assert all(np.allclose(np.asarray(a), np.asarray(b)) for a, b in zip(streams[-1], expected, strict=True))
     # two callers with different seeds keep different streams after the same seeded fit
     assert not torch.equal(streams[0][0], streams[1][0])
+
+
+def test_a_model_built_under_seeded_has_the_same_weights_and_the_caller_keeps_its_stream():
+    pyro.set_rng_seed(5)
+    with seeded(0):
+        first = VAE(10, 2, hidden=(8,), likelihood="gaussian")
+    after_first = _draws()
+    pyro.set_rng_seed(5)
+    with seeded(0):
+        second = VAE(10, 2, hidden=(8,), likelihood="gaussian")
+    after_second = _draws()
+    for (name, a), (_, b) in zip(first.state_dict().items(), second.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
+    assert all(np.allclose(np.asarray(a), np.asarray(b)) for a, b in zip(after_first, after_second, strict=True))
+    pyro.set_rng_seed(5)
+    expected = _draws()  # the stream the caller would have had without building anything
+    assert all(np.allclose(np.asarray(a), np.asarray(b)) for a, b in zip(after_first, expected, strict=True))
+    third = VAE(10, 2, hidden=(8,), likelihood="gaussian")  # unseeded: other weights
+    assert not torch.equal(
+        first.state_dict()[next(iter(first.state_dict()))], third.state_dict()[next(iter(third.state_dict()))]
+    )
 
 
 def test_models_used_outside_fit_keep_their_parameters_local():

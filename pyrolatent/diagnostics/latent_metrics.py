@@ -16,7 +16,13 @@ import torch
 
 from pyrolatent._validation import check_positive_int, check_tensor
 
-__all__ = ["knn_accuracy", "oracle_subspace_accuracy", "triplet_accuracy", "triplet_accuracy_from_codes"]
+__all__ = [
+    "knn_accuracy",
+    "oracle_subspace_accuracy",
+    "triplet_accuracy",
+    "triplet_accuracy_from_codes",
+    "triplet_accuracy_from_posteriors",
+]
 
 
 def triplet_accuracy(d_ij, d_il) -> float:
@@ -38,6 +44,47 @@ def triplet_accuracy_from_codes(codes, triplets) -> float:
     idx = check_tensor("triplets", triplets, ndim=2, dtype="int").to(torch.long)
     a, p, n = idx.to(codes.device).T
     return triplet_accuracy(((codes[a] - codes[p]) ** 2).sum(-1), ((codes[a] - codes[n]) ** 2).sum(-1))
+
+
+def triplet_accuracy_from_posteriors(loc, scale, triplets, *, distance: str = "js", mask=None) -> float:
+    r"""Triplet accuracy of the rule :math:`D_{ij} < D_{il}` with
+    :math:`D_{ab} = \sum_h w_h\, d\big(\mathcal N(\mu_a^h, \sigma_a^{h\,2}),
+    \mathcal N(\mu_b^h, \sigma_b^{h\,2})\big)`: a distance of
+    :mod:`pyrolatent.components.divergences` (``"js"``, the triplet VAE's default, or
+    ``"symmetric_kl"``, ``"moment_matched"``, ``"sq_euclidean"``) between per-dimension
+    posteriors, summed over the latent dimensions (weighted by ``mask``, (K,), when given).
+
+    This is the triplet VAE's decision rule applied to any model with a diagonal normal
+    posterior, e.g. a plain VAE's ``model.encoder(x)``: ``loc`` and ``scale`` are (n, K),
+    ``triplets`` (T, 3) rows of them (anchor, positive, negative).
+    """
+    from pyrolatent.components.divergences import get_distance
+
+    loc = check_tensor("loc", loc, ndim=2)
+    scale = check_tensor("scale", scale, ndim=2)
+    if scale.shape != loc.shape:
+        raise ValueError(
+            f"The 'scale' argument must have the shape of 'loc', {tuple(loc.shape)}; got {tuple(scale.shape)}."
+        )
+    idx = check_tensor("triplets", triplets, ndim=2, dtype="int").to(torch.long)
+    if idx.shape[1] != 3:
+        raise ValueError(
+            f"The 'triplets' argument must have 3 columns (anchor, positive, negative); got {idx.shape[1]}."
+        )
+    weight = torch.ones(loc.shape[1], dtype=loc.dtype, device=loc.device)
+    if mask is not None:
+        weight = check_tensor("mask", mask, ndim=1).to(loc)
+        if weight.shape[0] != loc.shape[1]:
+            raise ValueError(
+                f"The 'mask' argument must have one weight per latent dimension ({loc.shape[1]}); "
+                f"got {weight.shape[0]}."
+            )
+    d = get_distance(distance)
+    a, p, n = idx.to(loc.device).T
+    with torch.no_grad():
+        d_ij = (d(loc[a], scale[a], loc[p], scale[p]) * weight).sum(-1)
+        d_il = (d(loc[a], scale[a], loc[n], scale[n]) * weight).sum(-1)
+    return triplet_accuracy(d_ij, d_il)
 
 
 def knn_accuracy(train_codes, train_labels, test_codes, test_labels, k: int = 1) -> float:

@@ -1,5 +1,7 @@
 """The shared SVI engine: :func:`fit`, its settings, result and checkpoints."""
 
+from pyrolatent._pyro import seeded
+
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .compiled import CompileWarning
 from .distributed import DistributedError
@@ -29,4 +31,5 @@ __all__ = [
     "resolve_device",
     "restore",
     "save_checkpoint",
+    "seeded",
 ]

@@ -46,7 +46,15 @@ from pyro import poutine
 from pyro.nn import PyroModule
 from torch import nn
 
-from pyrolatent._validation import check_positive_float, check_positive_int, check_tensor
+from pyrolatent._validation import (
+    check_choice,
+    check_positive_float,
+    check_positive_int,
+    check_probability,
+    check_tensor,
+    owned,
+    owner,
+)
 from pyrolatent.components.graph import GINEncoder, undirected
 from pyrolatent.models.base import LatentModel
 from pyrolatent.models.registry import ModelSpec, register
@@ -54,6 +62,7 @@ from pyrolatent.models.registry import ModelSpec, register
 __all__ = ["GraphVAE", "GraphVAEGuide", "pretraining_metrics", "tiny_example", "tiny_graphs"]
 
 
+@owned
 class GraphVAE(LatentModel):
     """The arch2vec graph VAE (see the module docstring for the generative story).
 
@@ -90,8 +99,17 @@ class GraphVAE(LatentModel):
         with weight 1; so the two defaults come from two readings of the authors' loss, chosen
         because each trains.) With weight 1 the fit sits on the saddle
         :math:`z = 0` (every edge 1/2, every operation uniform) for hundreds of steps.
+        The authors' code applies its adjacency BCE to the strict upper triangle only (the
+        diagonal and lower triangle are zeroed before the loss), where this model's target is
+        the symmetric graph with self-loops (each edge counted twice, the diagonal pushed to 1);
+        ``benchmarks/nas_table1.py`` trains their target for comparison.
     adjacency : torch.Tensor, optional
         The graph shared by all cells, used when the data come as ``x`` (default: NAS-Bench-201's).
+    decoder_dropout : float
+        Dropout probability on the codes before both decoders, in training mode only
+        (``model.train()``; ``model.eval()`` turns it off, and :meth:`decode` never applies it).
+        arch2vec's decoder drops its codes with :math:`p = 0.3` [1]_; the default 0 keeps the
+        likelihood the generative story above.
 
     Examples
     --------
@@ -112,8 +130,10 @@ class GraphVAE(LatentModel):
         beta: float = 0.01,
         adjacency_weight: float | None = None,
         adjacency: torch.Tensor | None = None,
+        decoder_dropout: float = 0.0,
     ):
         super().__init__()
+        self.decoder_dropout = check_probability("decoder_dropout", decoder_dropout)
         self.beta = check_positive_float("beta", beta)
         self.adjacency_weight = (
             1.0 / n_nodes if adjacency_weight is None else check_positive_float("adjacency_weight", adjacency_weight)
@@ -209,7 +229,10 @@ class GraphVAE(LatentModel):
             prior = dist.Normal(torch.zeros((), device=device), torch.ones((), device=device))
             with poutine.scale(scale=self.beta):
                 z = pyro.sample("z", prior.expand([len(idx), self.n_nodes, self.latent_dim]).to_event(2))
-            op_logits, adj_logits = self.decode(z)
+            dropped = z
+            if self.decoder_dropout > 0 and self.training:
+                dropped = nn.functional.dropout(z, p=self.decoder_dropout, training=True)
+            op_logits, adj_logits = self.decode(dropped)
             target_ops = None if ops is None else ops.index_select(0, idx)
             target_adj = None
             if adj is not None:
@@ -264,13 +287,36 @@ class GraphVAE(LatentModel):
 
 class GraphVAEGuide(PyroModule):
     """The default guide: :math:`q(z_n \\mid X_n, A_n) = \\prod_i \\mathcal N(\\mu_i, \\mathrm{diag}\\,\\sigma_i^2)`
-    from the model's GIN encoder (the model holds its parameters)."""
+    from the model's GIN encoder (the model holds its parameters).
 
-    def __init__(self, model: GraphVAE):
+    Parameters
+    ----------
+    model : GraphVAE
+    posterior : {"normal", "delta"}
+        ``"normal"`` (default): the Gaussian above. ``"delta"``: a point estimate at the encoder
+        mean, :math:`q(z_n) = \\delta(z_n - \\mu)`, whose entropy term is zero, so the (scaled)
+        ELBO becomes :math:`\\log p(X, A \\mid z = \\mu) - \\tfrac{\\beta}{2} \\lVert\\mu\\rVert^2`
+        up to a constant: a deterministic autoencoder with an L2 penalty on the codes. This is
+        what arch2vec's pre-training code trains after its first epoch [1]_ (its validity check
+        puts the model in eval mode and nothing puts it back, so its reparameterisation returns
+        the mean); see ``benchmarks/NAS_RESULTS.md``. The attribute may be changed between steps.
+    """
+
+    def __init__(self, model: GraphVAE, posterior: str = "normal"):
         super().__init__()
         if not isinstance(model, GraphVAE):
             raise TypeError(f"The 'model' argument of GraphVAEGuide must be a GraphVAE. Got {type(model).__name__}.")
         self._model = (model,)
+        self.posterior = posterior
+
+    @property
+    def posterior(self) -> str:
+        return self._posterior
+
+    @posterior.setter
+    def posterior(self, value: str) -> None:
+        with owner(self):
+            self._posterior = check_choice("posterior", value, ("normal", "delta"))
 
     def forward(self, ops=None, adj=None, subsample=None, *, x=None, n_samples: int = 1):
         model = self._model[0]
@@ -280,6 +326,8 @@ class GraphVAEGuide(PyroModule):
         with pyro.plate("data", ops.shape[0], subsample=subsample, dim=-1) as idx:
             loc, scale = model.posterior(ops.index_select(0, idx), adj.index_select(0, idx))
             with poutine.scale(scale=model.beta):
+                if self._posterior == "delta":
+                    return pyro.sample("z", dist.Delta(loc, event_dim=2))
                 return pyro.sample("z", dist.Normal(loc, scale).to_event(2))
 
 

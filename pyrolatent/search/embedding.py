@@ -48,18 +48,38 @@ def pretrain_graphvae(
     beta: float = 0.01,
     adjacency_weight: float | None = None,
     test_fraction: float = 0.1,
+    posterior: str = "normal",
+    gaussian_epochs: int = 0,
+    decoder_dropout: float = 0.0,
     seed: int = 0,
     progress: bool = False,
 ) -> dict:
     """Pre-train a :class:`~pyrolatent.models.graph_vae.GraphVAE` on the cells of ``table``, without labels.
 
-    ``beta`` and ``adjacency_weight`` are the weights of the KL and adjacency terms of
-    :class:`~pyrolatent.models.graph_vae.GraphVAE`. Returns ``{"model", "result", "metrics",
-    "embedding" (n, latent_dim), "train_idx", "test_idx", "seconds"}``.
+    ``beta``, ``adjacency_weight`` and ``decoder_dropout`` are options of
+    :class:`~pyrolatent.models.graph_vae.GraphVAE`, ``posterior`` (``"normal"`` or ``"delta"``)
+    that of :class:`~pyrolatent.models.graph_vae.GraphVAEGuide`. With ``posterior="delta"``,
+    the first ``gaussian_epochs`` epochs train the Gaussian guide with the model in training
+    mode; then the guide becomes the point estimate and the model goes to eval mode (decoder
+    dropout off). ``posterior="delta", gaussian_epochs=1, decoder_dropout=0.3`` is what
+    arch2vec's pre-training code effectively runs (``benchmarks/NAS_RESULTS.md``).
+    Returns ``{"model", "result", "metrics", "embedding" (n, latent_dim), "train_idx",
+    "test_idx", "seconds"}``.
     """
     from pyrolatent._pyro import seeded
+    from pyrolatent._validation import check_choice, owner
     from pyrolatent.inference import fit
-    from pyrolatent.models.graph_vae import GraphVAE, pretraining_metrics
+    from pyrolatent.models.graph_vae import GraphVAE, GraphVAEGuide, pretraining_metrics
+
+    with owner("pretrain_graphvae"):
+        num_epochs = check_positive_int("num_epochs", num_epochs)
+        posterior = check_choice("posterior", posterior, ("normal", "delta"))
+        gaussian_epochs = check_positive_int("gaussian_epochs", gaussian_epochs, minimum=0)
+    if gaussian_epochs and (posterior != "delta" or gaussian_epochs >= num_epochs):
+        raise ValueError(
+            "The 'gaussian_epochs' argument of pretrain_graphvae must be 0, or with posterior='delta' "
+            f"fewer than num_epochs ({num_epochs}); got {gaussian_epochs} with posterior={posterior!r}."
+        )
 
     data = table.graph_data()
     n = table.n_cells
@@ -77,10 +97,26 @@ def pretrain_graphvae(
             n_layers=n_layers,
             beta=beta,
             adjacency_weight=adjacency_weight,
+            decoder_dropout=decoder_dropout,
         )
+    model.train()
+    guide = GraphVAEGuide(model, posterior="normal" if gaussian_epochs else posterior)
+    callbacks = ()
+    if gaussian_epochs:
+        steps_per_epoch = -(-len(train_idx) // batch_size)
+        callbacks = (_point_estimate_after(gaussian_epochs * steps_per_epoch),)
     start = time.perf_counter()
     result = fit(
-        model, train, num_epochs=num_epochs, batch_size=batch_size, lr=lr, seed=seed, progress=progress, device="cpu"
+        model,
+        train,
+        guide=guide,
+        callbacks=callbacks,
+        num_epochs=num_epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        progress=progress,
+        device="cpu",
     )
     seconds = time.perf_counter() - start
     model.eval()
@@ -95,6 +131,20 @@ def pretrain_graphvae(
         "test_idx": test_idx,
         "seconds": seconds,
     }
+
+
+def _point_estimate_after(steps: int):
+    """Callback of :func:`pretrain_graphvae`: after ``steps`` steps, the guide becomes the point
+    estimate and the model goes to eval mode (arch2vec's code after its first epoch)."""
+    from pyrolatent.inference.callbacks import Callback
+
+    class PointEstimateAfter(Callback):
+        def on_step(self, info) -> None:
+            if info.step + 1 == steps:
+                info.guide.posterior = "delta"
+                info.model.eval()
+
+    return PointEstimateAfter()
 
 
 def save_embedding(folder, embedding: torch.Tensor, info: dict | None = None) -> Path:

@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from pyrolatent.diagnostics.latent_metrics import knn_accuracy, oracle_subspace_accuracy, triplet_accuracy_from_codes
+from pyrolatent.diagnostics.latent_metrics import (
+    knn_accuracy,
+    oracle_subspace_accuracy,
+    triplet_accuracy_from_codes,
+    triplet_accuracy_from_posteriors,
+)
 from pyrolatent.models import TripletVAE
 
 
@@ -12,6 +17,27 @@ def test_triplet_accuracy_from_codes_counts_closer_positives():
     codes = torch.tensor([[0.0, 0.0], [1.0, 0.0], [3.0, 0.0], [0.0, 2.0]])
     triplets = torch.tensor([[0, 1, 2], [0, 2, 1], [1, 0, 3], [3, 0, 2]])  # right, wrong, right, right
     assert triplet_accuracy_from_codes(codes, triplets) == pytest.approx(0.75)
+
+
+def test_triplet_accuracy_from_posteriors_reads_the_scales_where_the_means_mislead():
+    # anchor N(0, 1); candidate N(1, 1) at JS 0.1114, candidate N(0, 0.1) at JS 0.4333 (the issue's
+    # reference values): by JS the first is closer, by the distance of the means the second.
+    loc = torch.tensor([[0.0, 0.0], [1.0, 5.0], [0.0, 0.0]], dtype=torch.float64)
+    scale = torch.tensor([[1.0, 1.0], [1.0, 1.0], [0.1, 1.0]], dtype=torch.float64)
+    triplets = torch.tensor([[0, 1, 2], [0, 2, 1]])
+    mask = torch.tensor([1.0, 0.0])
+    assert triplet_accuracy_from_posteriors(loc, scale, triplets, mask=mask) == pytest.approx(0.5)
+    first_right = torch.tensor([[0, 1, 2]])
+    assert triplet_accuracy_from_posteriors(loc, scale, first_right, mask=mask) == 1.0
+    assert triplet_accuracy_from_codes(loc[:, :1], first_right) == 0.0  # the means alone get it wrong
+    # without the mask, dimension 1 (means 5 apart, JS near ln 2) makes the second candidate the closer
+    assert triplet_accuracy_from_posteriors(loc, scale, first_right) == 0.0
+    with pytest.raises(ValueError, match="The 'mask' argument must have one weight per latent dimension"):
+        triplet_accuracy_from_posteriors(loc, scale, first_right, mask=torch.ones(3))
+    with pytest.raises(ValueError, match="The 'scale' argument must have the shape of 'loc'"):
+        triplet_accuracy_from_posteriors(loc, scale[:, :1], first_right)
+    with pytest.raises(ValueError, match="distance"):
+        triplet_accuracy_from_posteriors(loc, scale, first_right, distance="cosine")
 
 
 def test_knn_accuracy_on_two_clusters():

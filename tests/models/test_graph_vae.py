@@ -1,12 +1,14 @@
 """Tests for the arch2vec GraphVAE: sites, a short fit, the embedding and the table 1 metrics."""
 
+import math
+
 import pyro
 import pyro.poutine as poutine
 import pytest
 import torch
 
 from pyrolatent.inference import fit
-from pyrolatent.models.graph_vae import pretraining_metrics, tiny_graphs
+from pyrolatent.models.graph_vae import GraphVAEGuide, pretraining_metrics, tiny_graphs
 
 
 def test_model_and_guide_sites_match():
@@ -114,3 +116,49 @@ def test_encode_hook_embeds_the_flattened_one_hot():
     model, data = tiny_graphs()
     x = torch.nn.functional.one_hot(data["ops"], 7).float().reshape(6, -1)
     torch.testing.assert_close(model.encode(x), model.embed(data["ops"], data["adj"]))
+
+
+def test_point_estimate_guide_gives_the_l2_penalised_autoencoder_loss():
+    # with posterior="delta", z is the encoder mean and the ELBO's KL part is beta * 0.5 |mu|^2
+    # (+ the prior's constant): loss = -[log p(x | mu) + w log p(A | mu) + beta log N(mu; 0, I)],
+    # computed here by hand from the decoder's logits
+    model, data = tiny_graphs()
+    model.beta = 0.25
+    guide = GraphVAEGuide(model, posterior="delta")
+    mu = model.node_means(data["ops"], data["adj"])
+    z = poutine.trace(guide).get_trace(**data).nodes["z"]["value"]
+    torch.testing.assert_close(z, mu)
+    with torch.no_grad():
+        op_logits = model.op_decoder(mu)
+        adj_logits = mu @ mu.transpose(-1, -2)
+        target = (data["adj"] + data["adj"].transpose(-1, -2) + torch.eye(8)).clamp(max=1.0)
+        log_x = torch.log_softmax(op_logits, -1).gather(-1, data["ops"].unsqueeze(-1)).sum()
+        log_a = -torch.nn.functional.binary_cross_entropy_with_logits(adj_logits, target, reduction="sum")
+        log_prior = (-0.5 * mu**2 - 0.5 * math.log(2 * math.pi)).sum()
+        expected = -(log_x + model.adjacency_weight * log_a + model.beta * log_prior)
+        loss = pyro.infer.Trace_ELBO().loss(model, guide, **data)
+    assert loss == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_guide_refuses_an_unknown_posterior():
+    model, _ = tiny_graphs()
+    with pytest.raises(ValueError, match="'posterior' argument of GraphVAEGuide"):
+        GraphVAEGuide(model, posterior="laplace")
+
+
+def test_decoder_dropout_acts_in_training_mode_only():
+    # eval mode: the operation site's logits are the decoder's on z itself; training mode with
+    # dropout 0.5 zeroes about half of z's entries (and doubles the rest) before decoding
+    model, data = tiny_graphs()
+    model.decoder_dropout = 0.5
+    z = torch.randn(6, 8, 4, generator=torch.Generator().manual_seed(0))
+    conditioned = poutine.condition(model, data={"z": z})
+    model.eval()
+    logits = poutine.trace(conditioned).get_trace(**data).nodes["x"]["fn"].base_dist.logits
+    torch.testing.assert_close(logits, torch.log_softmax(model.op_decoder(z), -1))
+    model.train()
+    pyro.set_rng_seed(0)
+    logits = poutine.trace(conditioned).get_trace(**data).nodes["x"]["fn"].base_dist.logits
+    assert not torch.allclose(logits, torch.log_softmax(model.op_decoder(z), -1))
+    with pytest.raises(ValueError, match="'decoder_dropout' argument of GraphVAE"):
+        type(model)(decoder_dropout=1.5)

@@ -1,5 +1,6 @@
 """Tests for the pre-training entry point of the search package."""
 
+import pytest
 import torch
 
 from pyrolatent.data import NASBench201
@@ -25,3 +26,26 @@ def test_pretraining_with_one_seed_is_reproducible():
     assert a.shape == (40, 2)
     torch.testing.assert_close(a, b, rtol=0, atol=0)
     assert not torch.allclose(a, c)
+
+
+def test_arch2vec_schedule_switches_to_the_point_estimate_after_the_gaussian_epochs():
+    # 36 training cells, batch 8 -> 5 steps an epoch; with gaussian_epochs=1 the first epoch is
+    # step for step the Gaussian pre-training's, the second differs (no noise, no dropout), and
+    # the model ends in eval mode with the guide a point estimate
+    table = _tiny_table()
+    options = dict(batch_size=8, latent_dim=2, hidden=8, n_layers=1, decoder_dropout=0.3, seed=2)
+    gaussian = pretrain_graphvae(table, num_epochs=2, **options)
+    switched = pretrain_graphvae(table, num_epochs=2, posterior="delta", gaussian_epochs=1, **options)
+    a, b = gaussian["result"].losses, switched["result"].losses
+    assert a.shape == b.shape == (10,)
+    torch.testing.assert_close(a[:5], b[:5], rtol=0, atol=0)
+    assert not torch.allclose(a[5:], b[5:])
+    assert not switched["model"].training
+
+
+def test_gaussian_epochs_need_the_point_estimate():
+    table = _tiny_table()
+    with pytest.raises(ValueError, match="'gaussian_epochs' argument of pretrain_graphvae"):
+        pretrain_graphvae(table, num_epochs=2, gaussian_epochs=1)
+    with pytest.raises(ValueError, match="'gaussian_epochs' argument of pretrain_graphvae"):
+        pretrain_graphvae(table, num_epochs=2, posterior="delta", gaussian_epochs=2)
