@@ -18,7 +18,7 @@ Variants (all with the common flags in ``COMMON``):
 
 Usage::
 
-    python benchmarks/bench_vbta.py --mnist /work/shared/data/mnist --out runs/vbta --pairs 10 100 --seeds 0 1
+    python benchmarks/bench_vbta.py --mnist /work/shared/data/mnist --out runs/vbta --pairs 10 100 --seeds 0 1 [--steps 3000]
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-COMMON = ["--data-b", "transpose", "--n-components", "16", "--hidden", "256", "--steps", "1000"]
+COMMON = ["--data-b", "transpose", "--n-components", "16", "--hidden", "256"]
 VARIANTS = {
     "full": [],
     "no triplet": ["--triplet-weight", "0"],
@@ -39,7 +39,7 @@ VARIANTS = {
 NO_PAIRS = {"no pairs": [], "two VAEs": ["--separate-heads"]}
 
 
-def command(mnist: str, out: Path, pairs: int, seed: int, extra: list[str]) -> list[str]:
+def command(mnist: str, out: Path, pairs: int, seed: int, extra: list[str], steps: int) -> list[str]:
     return [
         "python",
         "-m",
@@ -49,6 +49,8 @@ def command(mnist: str, out: Path, pairs: int, seed: int, extra: list[str]) -> l
         "--data",
         f"mnist:{mnist}",
         *COMMON,
+        "--steps",
+        str(steps),
         "--seed",
         str(seed),
         "--pairs",
@@ -75,13 +77,14 @@ def main() -> int:
     p.add_argument("--out", type=Path, required=True, help="folder of the run directories")
     p.add_argument("--pairs", type=int, nargs="+", default=[10, 100, 1000])
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--steps", type=int, default=3000, help="steps of every fit (3000: the fit command's default)")
     p.add_argument("--commands", action="store_true", help="print the commands only")
     args = p.parse_args()
     rows = []
     for name, pairs, seed, extra in cells(args):
-        tag = f"{name.replace(' ', '_')}-p{pairs}-s{seed}"
+        tag = f"{name.replace(' ', '_')}-p{pairs}-s{seed}-{args.steps}steps"
         run = args.out / tag
-        cmd = command(args.mnist, run, pairs, seed, extra)
+        cmd = command(args.mnist, run, pairs, seed, extra, args.steps)
         if args.commands:
             print(" ".join(cmd))
             continue
