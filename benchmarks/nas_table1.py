@@ -26,7 +26,6 @@ Writes ``OUT/embedding.pt``, ``OUT/embedding.json`` (metrics, settings) and ``OU
 
 import argparse
 import json
-import time
 
 import pyro
 import pyro.distributions as dist
@@ -35,9 +34,9 @@ from pyro import poutine
 
 from pyrolatent.components.graph import undirected
 from pyrolatent.data import load_nasbench201
-from pyrolatent.inference import Callback, fit, seeded
-from pyrolatent.models.graph_vae import GraphVAE, GraphVAEGuide, pretraining_metrics
-from pyrolatent.search.embedding import save_embedding
+from pyrolatent.inference import seeded
+from pyrolatent.models.graph_vae import GraphVAE
+from pyrolatent.search.embedding import pretrain_graphvae, save_embedding
 
 
 class AuthorsLossGraphVAE(GraphVAE):
@@ -76,16 +75,6 @@ class AuthorsLossGraphVAE(GraphVAE):
         return z
 
 
-class PointEstimateAfter(Callback):
-    def __init__(self, steps):
-        self.steps = steps
-
-    def on_step(self, info):
-        if info.step + 1 == self.steps:
-            info.guide.posterior = "delta"
-            info.model.eval()
-
-
 p = argparse.ArgumentParser()
 p.add_argument("table")
 p.add_argument("out")
@@ -104,11 +93,6 @@ args = p.parse_args()
 torch.set_num_threads(1)
 
 table = load_nasbench201(args.table)
-data = table.graph_data()
-perm = torch.randperm(table.n_cells, generator=torch.Generator().manual_seed(args.seed))
-n_test = round(0.1 * table.n_cells)
-test_idx, train_idx = perm[:n_test], perm[n_test:]
-train = {k: v[train_idx] for k, v in data.items()}
 with seeded(args.seed):
     model = AuthorsLossGraphVAE(
         beta=args.beta,
@@ -117,26 +101,21 @@ with seeded(args.seed):
         ops_bce=args.ops == "bce",
         adj_target=args.adj_target,
     )
-guide = GraphVAEGuide(model, posterior="normal" if args.gaussian_epochs else args.posterior)
-callbacks = [PointEstimateAfter(args.gaussian_epochs * -(-len(train_idx) // 32))] if args.gaussian_epochs else []
-start = time.perf_counter()
-result = fit(
-    model,
-    train,
-    guide=guide,
-    callbacks=callbacks,
+out = pretrain_graphvae(
+    table,
+    model=model,
     num_epochs=args.epochs,
-    batch_size=32,
-    lr=1e-3,
+    posterior=args.posterior,
+    gaussian_epochs=args.gaussian_epochs,
     clip_norm=args.clip,
     seed=args.seed,
-    progress=False,
-    device="cpu",
 )
-seconds = time.perf_counter() - start
-model.eval()
-metrics = pretraining_metrics(model, data["ops"], data["adj"], train_idx, test_idx, seed=args.seed)
-info = {"metrics": metrics, "seconds": seconds, **vars(args), "final_loss": float(result.losses[-1])}
-save_embedding(args.out, model.embed(data["ops"], data["adj"]), info)
+info = {
+    "metrics": out["metrics"],
+    "seconds": out["seconds"],
+    **vars(args),
+    "final_loss": float(out["result"].losses[-1]),
+}
+save_embedding(args.out, out["embedding"], info)
 torch.save(model.state_dict(), f"{args.out}/graphvae_state.pt")
 print(json.dumps(info, indent=2))

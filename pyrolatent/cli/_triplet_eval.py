@@ -73,8 +73,8 @@ def split_for_run(args, prepare=None, train: Dataset | None = None):
 def triplet_answers(model, guide, x: torch.Tensor, triplets: torch.Tensor, oracle=None) -> tuple[torch.Tensor, str]:
     """``(p, rule)``: the model's probability (or 0/1 answer) that each anchor is closer
     to its positive (T,), and the name of the rule used (see the module docstring)."""
-    from pyrolatent.components.divergences import get_distance
     from pyrolatent.components.embedding import squared_distances
+    from pyrolatent.diagnostics.latent_metrics import posterior_distances
 
     if hasattr(model, "triplet_probability"):
         return model.triplet_probability(x, triplets, oracle).cpu(), "model"
@@ -84,11 +84,7 @@ def triplet_answers(model, guide, x: torch.Tensor, triplets: torch.Tensor, oracl
         device = next(model.parameters()).device
         out = encoder(x_checked.to(device))
         if isinstance(out, tuple) and len(out) == 2:
-            loc, scale = (t.cpu() for t in out)
-            js = get_distance("js")
-            a, p, n = triplets.T
-            d_ij = js(loc[a], scale[a], loc[p], scale[p]).sum(-1)
-            d_il = js(loc[a], scale[a], loc[n], scale[n]).sum(-1)
+            d_ij, d_il = posterior_distances(*(t.cpu() for t in out), triplets, distance="js")
             return 0.5 * (1 + torch.sign(d_il - d_ij)), "js"
     d_ij, d_il = squared_distances(model.encode(x, guide).cpu(), triplets)
     return 0.5 * (1 + torch.sign(d_il - d_ij)), "euclidean"

@@ -19,6 +19,7 @@ from pyrolatent._validation import check_positive_int, check_tensor
 __all__ = [
     "knn_accuracy",
     "oracle_subspace_accuracy",
+    "posterior_distances",
     "triplet_accuracy",
     "triplet_accuracy_from_codes",
     "triplet_accuracy_from_posteriors",
@@ -58,6 +59,11 @@ def triplet_accuracy_from_posteriors(loc, scale, triplets, *, distance: str = "j
     posterior, e.g. a plain VAE's ``model.encoder(x)``: ``loc`` and ``scale`` are (n, K),
     ``triplets`` (T, 3) rows of them (anchor, positive, negative).
     """
+    return triplet_accuracy(*posterior_distances(loc, scale, triplets, distance=distance, mask=mask))
+
+
+def posterior_distances(loc, scale, triplets, *, distance: str = "js", mask=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(D_ij, D_il)`` (T,) of :func:`triplet_accuracy_from_posteriors`, for any other rule on them."""
     from pyrolatent.components.divergences import get_distance
 
     loc = check_tensor("loc", loc, ndim=2)
@@ -84,7 +90,7 @@ def triplet_accuracy_from_posteriors(loc, scale, triplets, *, distance: str = "j
     with torch.no_grad():
         d_ij = (d(loc[a], scale[a], loc[p], scale[p]) * weight).sum(-1)
         d_il = (d(loc[a], scale[a], loc[n], scale[n]) * weight).sum(-1)
-    return triplet_accuracy(d_ij, d_il)
+    return d_ij, d_il
 
 
 def knn_accuracy(train_codes, train_labels, test_codes, test_labels, k: int = 1) -> float:

@@ -111,7 +111,8 @@ class TripletVAE(VAE):
     masks : None, "learn" or array-like (n_oracles, H)
         The latent mask of each oracle: None uses all dimensions for every
         oracle; an array gives fixed non-negative weights (0/1: the oracle's
-        subspace); ``"learn"`` learns soft gates :math:`\sigma(\gamma_{o,h})`
+        subspace), fixed at construction (the buffer ``masks``; the dimensions
+        no oracle reads are found once, then left out of every distance); ``"learn"`` learns soft gates :math:`\sigma(\gamma_{o,h})`
         that start at 1/2. Nothing pushes learned gates towards 0: they show
         which dimensions each oracle uses, they do not force a split.
     triplet_weight : float
@@ -175,6 +176,10 @@ class TripletVAE(VAE):
                     f"got shape {tuple(m.shape)}."
                 )
             self.register_buffer("masks", m.to(torch.get_default_dtype()))
+        if not self.learn_masks:
+            # the latent dimensions some oracle reads, found once: the training step slices the
+            # distance to them without a data-dependent (host-synchronising) nonzero every step
+            self.register_buffer("oracle_dims", (self.masks != 0).any(0).nonzero().squeeze(-1), persistent=False)
         self._checked_triplets = None
 
     def __getstate__(self):
@@ -293,14 +298,14 @@ class TripletVAE(VAE):
         loc, scale = loc.reshape(T, 3, -1), scale.reshape(T, 3, -1)
         if mask is not None:
             w = torch.as_tensor(mask, dtype=loc.dtype, device=loc.device).expand(T, loc.shape[-1])
+            used = (w[0] != 0).nonzero().squeeze(-1)  # an explicit mask is for evaluation, not the training step
         else:
             masks = self.oracle_masks()
             w = masks[0].expand(T, -1) if oracle is None else masks.index_select(0, oracle)
-        if not self.learn_masks or mask is not None:
+            used = None if self.learn_masks else self.oracle_dims
+        if used is not None and used.numel() < loc.shape[-1]:
             # dimensions that no weight reads are left out of the (costly) distance
-            used = (w != 0).any(0).nonzero().squeeze(-1)
-            if used.numel() < loc.shape[-1]:
-                loc, scale, w = loc.index_select(-1, used), scale.index_select(-1, used), w.index_select(-1, used)
+            loc, scale, w = loc.index_select(-1, used), scale.index_select(-1, used), w.index_select(-1, used)
         d_ij = self._distance(loc[:, 0], scale[:, 0], loc[:, 1], scale[:, 1])
         d_il = self._distance(loc[:, 0], scale[:, 0], loc[:, 2], scale[:, 2])
         return (d_ij * w).sum(-1), (d_il * w).sum(-1)

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from pyrolatent._validation import check_positive_int
+from pyrolatent.inference.callbacks import Callback
 
 __all__ = ["load_embedding", "onehot_features", "pretrain_graphvae", "random_projection", "save_embedding"]
 
@@ -51,6 +52,8 @@ def pretrain_graphvae(
     posterior: str = "normal",
     gaussian_epochs: int = 0,
     decoder_dropout: float = 0.0,
+    clip_norm: float | None = None,
+    model=None,
     seed: int = 0,
     progress: bool = False,
 ) -> dict:
@@ -63,6 +66,9 @@ def pretrain_graphvae(
     mode; then the guide becomes the point estimate and the model goes to eval mode (decoder
     dropout off). ``posterior="delta", gaussian_epochs=1, decoder_dropout=0.3`` is what
     arch2vec's pre-training code effectively runs (``benchmarks/NAS_RESULTS.md``).
+    ``clip_norm`` clips the gradient norm (:func:`~pyrolatent.inference.fit`). ``model``, a
+    :class:`~pyrolatent.models.graph_vae.GraphVAE` (or a subclass) built by the caller,
+    is pre-trained instead of the one the model options above describe (they are then unused).
     Returns ``{"model", "result", "metrics", "embedding" (n, latent_dim), "train_idx",
     "test_idx", "seconds"}``.
     """
@@ -88,23 +94,26 @@ def pretrain_graphvae(
     n_test = round(test_fraction * n)
     test_idx, train_idx = perm[:n_test], perm[n_test:]
     train = {k: v[train_idx] for k, v in data.items()}
-    with seeded(seed):  # the initial weights too: without it two pre-trainings with one seed differ
-        model = GraphVAE(
-            n_nodes=8,
-            n_types=7,
-            latent_dim=latent_dim,
-            hidden=hidden,
-            n_layers=n_layers,
-            beta=beta,
-            adjacency_weight=adjacency_weight,
-            decoder_dropout=decoder_dropout,
-        )
+    if model is None:
+        with seeded(seed):  # the initial weights too: without it two pre-trainings with one seed differ
+            model = GraphVAE(
+                n_nodes=8,
+                n_types=7,
+                latent_dim=latent_dim,
+                hidden=hidden,
+                n_layers=n_layers,
+                beta=beta,
+                adjacency_weight=adjacency_weight,
+                decoder_dropout=decoder_dropout,
+            )
+    elif not isinstance(model, GraphVAE):
+        raise TypeError(f"The 'model' argument of pretrain_graphvae must be a GraphVAE. Got {type(model).__name__}.")
     model.train()
     guide = GraphVAEGuide(model, posterior="normal" if gaussian_epochs else posterior)
     callbacks = ()
     if gaussian_epochs:
         steps_per_epoch = -(-len(train_idx) // batch_size)
-        callbacks = (_point_estimate_after(gaussian_epochs * steps_per_epoch),)
+        callbacks = (_PointEstimateAfter(gaussian_epochs * steps_per_epoch),)
     start = time.perf_counter()
     result = fit(
         model,
@@ -114,6 +123,7 @@ def pretrain_graphvae(
         num_epochs=num_epochs,
         batch_size=batch_size,
         lr=lr,
+        clip_norm=clip_norm,
         seed=seed,
         progress=progress,
         device="cpu",
@@ -133,18 +143,17 @@ def pretrain_graphvae(
     }
 
 
-def _point_estimate_after(steps: int):
+class _PointEstimateAfter(Callback):
     """Callback of :func:`pretrain_graphvae`: after ``steps`` steps, the guide becomes the point
     estimate and the model goes to eval mode (arch2vec's code after its first epoch)."""
-    from pyrolatent.inference.callbacks import Callback
 
-    class PointEstimateAfter(Callback):
-        def on_step(self, info) -> None:
-            if info.step + 1 == steps:
-                info.guide.posterior = "delta"
-                info.model.eval()
+    def __init__(self, steps: int):
+        self.steps = steps
 
-    return PointEstimateAfter()
+    def on_step(self, info) -> None:
+        if info.step + 1 == self.steps:
+            info.guide.posterior = "delta"
+            info.model.eval()
 
 
 def save_embedding(folder, embedding: torch.Tensor, info: dict | None = None) -> Path:

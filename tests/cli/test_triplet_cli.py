@@ -32,62 +32,22 @@ def test_fit_triplet_on_digits_writes_the_triplet_summary(tmp_path):
     assert (summary["n_train_triplets"], summary["n_test_triplets"]) == (200, 100)
 
 
-def test_two_oracles_with_split_masks_report_the_subspace_matrix(tmp_path):
-    out = tmp_path / "run"
-    argv = [
-        "fit",
-        "triplet",
-        "--triplets",
-        "labels:100+attribute:ink:100",
-        "--n-test-triplets",
-        "50",
-        "--n-components",
-        "4",
-        "--masks",
-        "split",
-        "--steps",
-        "10",
-        "--hidden",
-        "16",
-        "--iwae-samples",
-        "5",
-        "--batch-size",
-        "64",
-        "--out",
-        str(out),
-    ]
+def _two_oracles(out, *flags) -> dict:
+    """Fit the label and ink oracles on the digits with ``flags``; the run's summary."""
+    argv = ["fit", "triplet", "--triplets", "labels:100+attribute:ink:100", "--n-test-triplets", "50", *flags]
+    argv += ["--hidden", "16", "--iwae-samples", "5", "--batch-size", "64", "--out", str(out)]
     assert main(argv) == 0
-    summary = json.loads((out / "summary.json").read_text())
+    return json.loads((out / "summary.json").read_text())
+
+
+def test_two_oracles_with_split_masks_report_the_subspace_matrix(tmp_path):
+    summary = _two_oracles(tmp_path / "run", "--n-components", "4", "--masks", "split", "--steps", "10")
     assert summary["n_oracles"] == 2 and len(summary["oracle_subspace_accuracy"]) == 2
     assert summary["oracle_masks"] == [[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0]]
 
 
 def test_oracle_dims_give_each_oracle_its_block_and_leave_the_rest_to_the_elbo(tmp_path):
-    out = tmp_path / "run"
-    argv = [
-        "fit",
-        "triplet",
-        "--triplets",
-        "labels:100+attribute:ink:100",
-        "--n-test-triplets",
-        "50",
-        "--n-components",
-        "5",
-        "--oracle-dims",
-        "2",
-        "--steps",
-        "5",
-        "--hidden",
-        "16",
-        "--iwae-samples",
-        "5",
-        "--batch-size",
-        "64",
-        "--out",
-        str(out),
-    ]
-    assert main(argv) == 0
-    summary = json.loads((out / "summary.json").read_text())
+    summary = _two_oracles(tmp_path / "run", "--n-components", "5", "--oracle-dims", "2", "--steps", "5")
     assert summary["oracle_masks"] == [[1.0, 1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0, 0.0]]
 
 

@@ -49,3 +49,21 @@ def test_gaussian_epochs_need_the_point_estimate():
         pretrain_graphvae(table, num_epochs=2, gaussian_epochs=1)
     with pytest.raises(ValueError, match="'gaussian_epochs' argument of pretrain_graphvae"):
         pretrain_graphvae(table, num_epochs=2, posterior="delta", gaussian_epochs=2)
+
+
+def test_a_model_built_by_the_caller_is_pretrained_as_the_built_in_one():
+    # the caller's GraphVAE (built under the same seed, same options) gives the embedding of the
+    # built-in one to the last bit; anything but a GraphVAE is refused by name
+    from pyrolatent.inference import seeded
+    from pyrolatent.models.graph_vae import GraphVAE
+
+    table = _tiny_table()
+    sizes = dict(latent_dim=2, hidden=8, n_layers=1)
+    built_in = pretrain_graphvae(table, num_epochs=1, batch_size=8, seed=5, **sizes)["embedding"]
+    with seeded(5):
+        model = GraphVAE(n_nodes=8, n_types=7, beta=0.01, **sizes)
+    given = pretrain_graphvae(table, model=model, num_epochs=1, batch_size=8, seed=5)
+    assert given["model"] is model
+    torch.testing.assert_close(given["embedding"], built_in, rtol=0, atol=0)
+    with pytest.raises(TypeError, match="'model' argument of pretrain_graphvae must be a GraphVAE"):
+        pretrain_graphvae(table, model=torch.nn.Linear(2, 2), num_epochs=1)
