@@ -18,7 +18,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-
 import torch
 
 from pyrolatent.data import load_nasbench201
