@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from pyrolatent._validation import check_choice, check_positive_int
+from pyrolatent._validation import check_choice, check_positive_int, owner
 from pyrolatent.inference.callbacks import Callback
 
 __all__ = [
@@ -58,7 +58,8 @@ def scale_features(features: torch.Tensor, how: str = "none") -> torch.Tensor:
 
     Columns of zero variance are left centred and unscaled by ``"standardize"``.
     """
-    how = check_choice("how", how, ("none", "standardize", "whiten"))
+    with owner("scale_features"):
+        how = check_choice("how", how, ("none", "standardize", "whiten"))
     if how == "none":
         return features
     centred = features - features.mean(0)

@@ -41,7 +41,7 @@ import math
 
 import torch
 
-from pyrolatent._validation import check_choice, check_positive_float, check_positive_int
+from pyrolatent._validation import check_choice, check_positive_float, check_positive_int, owned
 
 __all__ = ["KERNELS", "BatchedDNGO", "BatchedGP", "expected_improvement", "matern52", "rbf"]
 
@@ -261,6 +261,7 @@ def _cholesky(k: torch.Tensor) -> torch.Tensor:
     return chol
 
 
+@owned
 class BatchedGP:
     r"""Exact GP surrogates of ``R`` runs, hyperparameters fitted in one batch.
 
