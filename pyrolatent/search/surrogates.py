@@ -25,7 +25,11 @@ All of it goes through one thin SVD :math:`\Phi = U S V^\top`.
 
 The GP [2]_ is an exact Gaussian process with a Matern-5/2 ARD kernel whose
 log length scales, output scale and noise maximise the marginal likelihood
-(Adam, warm-started from the previous iteration).
+(Adam, warm-started from the previous iteration). Options: the squared
+exponential kernel, one shared length scale (``ard=False``, which searched
+NAS-Bench-201 better than ARD on three of four embeddings, see
+``benchmarks/NAS_RESULTS.md``), no input scaling, a rank (copula) warp of the
+targets and a fixed noise variance.
 
 References
 ----------
