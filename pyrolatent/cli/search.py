@@ -8,7 +8,7 @@ API index), or a run directory of ``pyrolatent fit graphvae`` (the model is
 rebuilt from it and every cell embedded); ``onehot`` and ``randproj`` name
 the ablation's unlearned spaces. Writes ``summary.json`` (``mean``, ``std``
 (ddof 0), ``sem``, ``runs``, ``queries``, ``method``, ``dataset``, ``noise``,
-``seconds``, the sensitivity of smaller budgets), ``curves.npy`` (runs x
+``seconds``, the sensitivity of smaller budgets; ``gp_lengthscale`` for ``bo-gp``), ``curves.npy`` (runs x
 queries) and a ``report/`` folder with the best-so-far curves and the
 latent space coloured by accuracy.
 """
@@ -42,6 +42,12 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", type=int, default=500, help="independent runs (batched)")
     parser.add_argument("--noise", type=float, default=0.3, help="sd of the Gaussian noise on the signal (points)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--gp-lengthscale",
+        choices=("ard", "shared"),
+        default="ard",
+        help="bo-gp: one length scale per latent dimension (ard) or one for all (shared)",
+    )
     parser.add_argument("--out", required=True, type=Path, help="folder to write")
 
 
@@ -95,6 +101,8 @@ def run_search_command(args) -> dict:
     table = load_nasbench201(args.table)
     accuracy = table.accuracy[args.dataset]
     features = load_features(args.embedding, table) if args.method.startswith("bo") else None
+    lengthscale = getattr(args, "gp_lengthscale", "ard")
+    options = {"surrogate_options": {"ard": lengthscale == "ard"}} if args.method == "bo-gp" else {}
     result = run_search(
         args.method,
         accuracy,
@@ -104,6 +112,7 @@ def run_search_command(args) -> dict:
         runs=args.runs,
         noise=args.noise,
         seed=args.seed,
+        **options,
     )
     summary = {
         **result.summary(),
@@ -112,6 +121,8 @@ def run_search_command(args) -> dict:
         "seed": args.seed,
         "optimum": float(accuracy.max()),
     }
+    if args.method == "bo-gp":
+        summary["gp_lengthscale"] = lengthscale
     summary["sensitivity"] = {str(q): result.summary(q) for q in (50, 100, 150, 200) if q <= result.queries}
     with run_lock(out), replacing_dir(out) as tmp:
         write_marker(tmp, id=new_run_id(), state="complete")

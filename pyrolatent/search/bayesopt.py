@@ -39,6 +39,7 @@ import time
 import torch
 
 from pyrolatent._validation import check_choice, check_positive_int, check_tensor
+from pyrolatent.search.embedding import scale_features
 from pyrolatent.search.protocol import Oracle, SearchResult
 from pyrolatent.search.space import CellSpace
 from pyrolatent.search.surrogates import BatchedDNGO, BatchedGP, expected_improvement
@@ -72,6 +73,7 @@ def bayesian_optimization(
     method: str | None = None,
     recommend: str = "signal",
     incumbent: str = "signal",
+    feature_scaling: str = "none",
 ) -> SearchResult:
     """Run ``runs`` Bayesian optimisations of ``queries`` queries each, in lock step.
 
@@ -119,7 +121,7 @@ def bayesian_optimization(
     batch_size = check_positive_int("batch_size", batch_size)
     n_candidates = check_positive_int("n_candidates", n_candidates, allow_none=True)
     candidate_chunk = check_positive_int("candidate_chunk", candidate_chunk)
-    features = check_tensor("features", features, ndim=2).cpu()
+    features = scale_features(check_tensor("features", features, ndim=2).cpu(), feature_scaling)
     n_cells = oracle.n_cells
     if features.shape[0] != n_cells:
         raise ValueError(
@@ -161,7 +163,7 @@ def bayesian_optimization(
         scores = []
         with torch.no_grad():
             if incumbent == "signal":
-                best = signals[:, :t].max(1, keepdim=True).values
+                best = model.transform(signals[:, :t].max(1, keepdim=True).values)
             else:
                 best = model.predict(features[cells[:, :t]])[0].max(1, keepdim=True).values
             for lo in range(0, pool.shape[1], candidate_chunk):
@@ -201,5 +203,6 @@ def bayesian_optimization(
             "n_candidates": n_candidates,
             "n_local": n_local,
             "batch_size": batch_size,
+            "feature_scaling": feature_scaling,
         },
     )

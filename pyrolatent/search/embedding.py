@@ -16,10 +16,17 @@ from pathlib import Path
 
 import torch
 
-from pyrolatent._validation import check_positive_int
+from pyrolatent._validation import check_choice, check_positive_int, owner
 from pyrolatent.inference.callbacks import Callback
 
-__all__ = ["load_embedding", "onehot_features", "pretrain_graphvae", "random_projection", "save_embedding"]
+__all__ = [
+    "load_embedding",
+    "onehot_features",
+    "pretrain_graphvae",
+    "random_projection",
+    "save_embedding",
+    "scale_features",
+]
 
 EMBEDDING_FILE = "embedding.pt"
 
@@ -35,6 +42,35 @@ def random_projection(table, dim: int = 16, seed: int = 0) -> torch.Tensor:
     x = onehot_features(table)
     generator = torch.Generator().manual_seed(seed)
     return x @ (torch.randn(x.shape[1], dim, generator=generator, dtype=x.dtype) / x.shape[1] ** 0.5)
+
+
+def scale_features(features: torch.Tensor, how: str = "none") -> torch.Tensor:
+    r"""Standardise or whiten the features of every cell, over the whole space.
+
+    With the mean :math:`m` and covariance :math:`C = V \Lambda V^\top` of the rows of
+    ``features`` (ddof 1):
+
+    - ``"none"``: unchanged;
+    - ``"standardize"``: :math:`(x - m) / \sqrt{\operatorname{diag} C}` per column;
+    - ``"whiten"``: PCA whitening :math:`\Lambda^{-1/2} V^\top (x - m)`, so that the rows have
+      identity covariance and the columns are the principal axes (directions of variance below
+      ``1e-8`` times the largest are dropped).
+
+    Columns of zero variance are left centred and unscaled by ``"standardize"``.
+    """
+    with owner("scale_features"):
+        how = check_choice("how", how, ("none", "standardize", "whiten"))
+    if how == "none":
+        return features
+    centred = features - features.mean(0)
+    if how == "standardize":
+        scale = centred.std(0)
+        return centred / torch.where(scale > 1e-12, scale, torch.ones_like(scale))
+    cov = centred.T @ centred / (features.shape[0] - 1)
+    eigval, eigvec = torch.linalg.eigh(cov)
+    keep = eigval > 1e-8 * eigval.max()
+    eigval, eigvec = eigval[keep].flip(0), eigvec[:, keep].flip(1)  # largest variance first
+    return centred @ eigvec / eigval.sqrt()
 
 
 def pretrain_graphvae(

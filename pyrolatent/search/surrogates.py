@@ -25,7 +25,11 @@ All of it goes through one thin SVD :math:`\Phi = U S V^\top`.
 
 The GP [2]_ is an exact Gaussian process with a Matern-5/2 ARD kernel whose
 log length scales, output scale and noise maximise the marginal likelihood
-(Adam, warm-started from the previous iteration).
+(Adam, warm-started from the previous iteration). Options: the squared
+exponential kernel, one shared length scale (``ard=False``, which searched
+NAS-Bench-201 better than ARD on three of four embeddings, see
+``benchmarks/NAS_RESULTS.md``), no input scaling, a rank (copula) warp of the
+targets and a fixed noise variance.
 
 References
 ----------
@@ -41,9 +45,9 @@ import math
 
 import torch
 
-from pyrolatent._validation import check_positive_float, check_positive_int
+from pyrolatent._validation import check_choice, check_positive_float, check_positive_int, owned
 
-__all__ = ["BatchedDNGO", "BatchedGP", "expected_improvement", "matern52"]
+__all__ = ["KERNELS", "BatchedDNGO", "BatchedGP", "expected_improvement", "matern52", "rbf"]
 
 
 def expected_improvement(mean: torch.Tensor, var: torch.Tensor, best: torch.Tensor) -> torch.Tensor:
@@ -186,6 +190,10 @@ class BatchedDNGO:
         self.lam_ = lam
         self.coef_ = self.beta_ * s * c / lam  # mean weights in the V basis
 
+    def transform(self, y: torch.Tensor) -> torch.Tensor:
+        """Signals on the scale of :meth:`predict`: the identity (kept for the interface of :class:`BatchedGP`)."""
+        return y
+
     def predict(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Predictive mean and variance at ``x`` ``(R, m, d)``, in the units of ``y``."""
         phi = torch.tanh(self.scaler_(x) @ self.w1_ + self.b1_)  # (R, m, D)
@@ -209,6 +217,40 @@ def matern52(x: torch.Tensor, z: torch.Tensor, lengthscale: torch.Tensor, varian
     return variance * (1 + sqrt5_r + (5 / 3) * r2.clamp_min(0)) * torch.exp(-sqrt5_r)
 
 
+def rbf(x: torch.Tensor, z: torch.Tensor, lengthscale: torch.Tensor, variance: torch.Tensor) -> torch.Tensor:
+    r"""Batched squared-exponential kernel, the formula of ``pyro.contrib.gp.kernels.RBF``:
+    :math:`k = \sigma^2 e^{-r^2 / 2}`, :math:`r = \|(x - z)/\ell\|`; shapes as :func:`matern52`.
+    """
+    xs, zs = x / lengthscale, z / lengthscale
+    r2 = (xs**2).sum(-1, keepdim=True) - 2 * xs @ zs.transpose(1, 2) + (zs**2).sum(-1).unsqueeze(1)
+    return variance * torch.exp(-0.5 * r2.clamp_min(0))
+
+
+KERNELS = {"matern52": matern52, "rbf": rbf}
+
+
+def _rank_warp(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Per-run rank (copula) transform of ``y`` ``(R, n)``: the ``i``-th smallest value goes to
+    :math:`\Phi^{-1}((i - 1/2)/n)`. Returns the sorted ``y`` and their images (both ``(R, n)``),
+    the knots of the monotone map that :func:`_apply_warp` interpolates."""
+    n = y.shape[1]
+    levels = (torch.arange(n, dtype=y.dtype) + 0.5) / n
+    z = torch.distributions.Normal(torch.zeros((), dtype=y.dtype), torch.ones((), dtype=y.dtype)).icdf(levels)
+    return y.sort(1).values, z.expand(y.shape[0], n).contiguous()
+
+
+def _apply_warp(knots_y: torch.Tensor, knots_z: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Piecewise-linear interpolation of the monotone map ``knots_y -> knots_z`` at ``v`` ``(R, m)``
+    (flat beyond the end knots)."""
+    n = knots_y.shape[1]
+    hi = torch.searchsorted(knots_y, v.contiguous()).clamp(1, n - 1)
+    lo = hi - 1
+    y0, y1 = knots_y.gather(1, lo), knots_y.gather(1, hi)
+    z0, z1 = knots_z.gather(1, lo), knots_z.gather(1, hi)
+    w = ((v - y0) / (y1 - y0).clamp_min(1e-12)).clamp(0, 1)
+    return z0 + w * (z1 - z0)
+
+
 def _cholesky(k: torch.Tensor) -> torch.Tensor:
     """Batched Cholesky factor; a matrix that fails gets growing jitter on its diagonal."""
     chol, info = torch.linalg.cholesky_ex(k)
@@ -223,8 +265,17 @@ def _cholesky(k: torch.Tensor) -> torch.Tensor:
     return chol
 
 
+@owned
 class BatchedGP:
-    """Exact GP surrogates (Matern-5/2 ARD) of ``R`` runs, hyperparameters fitted in one batch.
+    r"""Exact GP surrogates of ``R`` runs, hyperparameters fitted in one batch.
+
+    The targets are standardised per run (or rank-warped, ``output="rank"``), the inputs
+    standardised per run over the training points (``input_scaling="train"``) or taken as they
+    are (``"none"``: e.g. features standardised or whitened once over the whole space, see
+    :func:`pyrolatent.search.embedding.whiten`). The kernel's length scales (one per input
+    dimension with ``ard=True``, one shared otherwise), output scale and noise variance maximise
+    the log marginal likelihood (Rasmussen & Williams eq. 2.30) by Adam, warm-started from the
+    previous fit, within a box.
 
     Parameters
     ----------
@@ -235,19 +286,61 @@ class BatchedGP:
         Adam learning rate.
     jitter : float
         Added to the kernel diagonal.
+    kernel : {"matern52", "rbf"}
+        Matern-5/2 (the default) or the squared exponential.
+    ard : bool
+        One length scale per input dimension (default) or one for all.
+    input_scaling : {"train", "none"}
+        Standardise every input dimension over the run's training points (default), or not.
+    output : {"standardize", "rank"}
+        Targets standardised per run (default; :meth:`predict` answers in the units of ``y``),
+        or replaced by the normal scores of their ranks, :math:`\Phi^{-1}((i - 1/2)/n)` for the
+        ``i``-th smallest (a Gaussian copula; :meth:`predict` then answers on that scale and
+        :meth:`transform` maps signals onto it), which keeps a few very bad cells from setting
+        the scale of the whole fit.
+    noise_variance : float or None
+        Fit the noise variance (None, default), or fix it to this value in the squared units of
+        ``y`` (e.g. ``0.3**2`` for signals with noise sd 0.3; ``output="standardize"`` only).
     """
 
-    def __init__(self, num_steps=10, lr=0.05, jitter=1e-6):
+    def __init__(
+        self,
+        num_steps=10,
+        lr=0.05,
+        jitter=1e-6,
+        *,
+        kernel="matern52",
+        ard=True,
+        input_scaling="train",
+        output="standardize",
+        noise_variance=None,
+    ):
         self.num_steps = check_positive_int("num_steps", num_steps)
         self.lr = check_positive_float("lr", lr)
         self.jitter = check_positive_float("jitter", jitter)
+        self.kernel = check_choice("kernel", kernel, tuple(KERNELS))
+        if not isinstance(ard, bool):
+            raise TypeError(f"The 'ard' argument of BatchedGP must be a bool; got {type(ard).__name__}.")
+        self.ard = ard
+        self.input_scaling = check_choice("input_scaling", input_scaling, ("train", "none"))
+        self.output = check_choice("output", output, ("standardize", "rank"))
+        self.noise_variance = check_positive_float("noise_variance", noise_variance, allow_none=True)
+        if self.noise_variance is not None and self.output != "standardize":
+            raise ValueError(
+                "The 'noise_variance' argument of BatchedGP needs output='standardize' (a variance in the "
+                f"units of y); got output={self.output!r}."
+            )
         self._state = None
 
     _BOUNDS = ((-4.0, 6.0), (-6.0, 4.0), (-9.0, 1.0))  # log lengthscale, log variance, log noise
 
     def _unpack(self):
         log_ls, log_var, log_noise = self._state
-        return log_ls.exp(), log_var.exp(), log_noise.exp() + 1e-4
+        if self.noise_variance is not None:
+            noise = torch.as_tensor(self.noise_variance, dtype=log_ls.dtype) / self.y_scale_.view(-1, 1, 1) ** 2
+        else:
+            noise = log_noise.exp() + 1e-4
+        return log_ls.exp(), log_var.exp(), noise
 
     def _project(self, params) -> None:
         """Keep the hyperparameters in their box; a run whose step went non-finite restarts at the default."""
@@ -256,19 +349,33 @@ class BatchedGP:
                 bad = ~torch.isfinite(p)
                 p.copy_(torch.where(bad, torch.full_like(p, default), p.clamp(lo, hi)))
 
+    def _scale_inputs(self, x: torch.Tensor) -> torch.Tensor:
+        return self.scaler_(x) if self.input_scaling == "train" else x
+
+    def transform(self, y: torch.Tensor) -> torch.Tensor:
+        """Map signals ``y`` ``(R, m)`` onto the scale of :meth:`predict` (the identity unless
+        ``output="rank"``)."""
+        if self.output == "standardize":
+            return y
+        return _apply_warp(self.knots_y_, self.knots_z_, y)
+
     def fit(self, x: torch.Tensor, y: torch.Tensor) -> BatchedGP:
         """Fit to ``x`` ``(R, n, d)``, ``y`` ``(R, n)``; warm-starts from the previous fit."""
         runs, n, d = x.shape
         self.scaler_ = _Scaler(x)
-        x = self.scaler_(x)
+        x = self._scale_inputs(x)
+        if self.output == "rank":
+            self.knots_y_, self.knots_z_ = _rank_warp(y)
+            y = _apply_warp(self.knots_y_, self.knots_z_, y)
         self.y_loc_ = y.mean(1, keepdim=True)
         self.y_scale_ = y.std(1, keepdim=True).clamp_min(1e-6)
         y = (y - self.y_loc_) / self.y_scale_
         steps = self.num_steps
+        n_ls = d if self.ard else 1
         self._defaults = (math.log(math.sqrt(d)), 0.0, math.log(0.1))
-        if self._state is None or self._state[0].shape[0] != runs or self._state[0].shape[-1] != d:
+        if self._state is None or self._state[0].shape[0] != runs or self._state[0].shape[-1] != n_ls:
             self._state = [
-                torch.full((runs, 1, d), math.log(math.sqrt(d)), dtype=x.dtype),
+                torch.full((runs, 1, n_ls), math.log(math.sqrt(d)), dtype=x.dtype),
                 torch.zeros(runs, 1, 1, dtype=x.dtype),
                 torch.full((runs, 1, 1), math.log(0.1), dtype=x.dtype),
             ]
@@ -277,36 +384,40 @@ class BatchedGP:
         self._state = params
         optim = torch.optim.Adam(params, lr=self.lr)
         eye = torch.eye(n, dtype=x.dtype)
+        kern = KERNELS[self.kernel]
         for _ in range(steps):
             ls, var, noise = self._unpack()
-            chol = _cholesky(matern52(x, x, ls, var) + (noise + self.jitter) * eye)
+            chol = _cholesky(kern(x, x, ls, var) + (noise + self.jitter) * eye)
             alpha = torch.cholesky_solve(y.unsqueeze(-1), chol)
             nll = 0.5 * (y.unsqueeze(1) @ alpha).view(runs) + chol.diagonal(dim1=1, dim2=2).log().sum(-1)
             optim.zero_grad(set_to_none=True)
             nll.sum().backward()
             for p in params:
-                p.grad = torch.nan_to_num(p.grad, nan=0.0, posinf=0.0, neginf=0.0)
+                if p.grad is not None:  # the noise has none when it is fixed
+                    p.grad = torch.nan_to_num(p.grad, nan=0.0, posinf=0.0, neginf=0.0)
             optim.step()
             self._project(params)
         with torch.no_grad():
             self._state = [p.detach() for p in params]
             ls, var, noise = self._unpack()
-            self.chol_ = _cholesky(matern52(x, x, ls, var) + (noise + self.jitter) * eye)
+            self.chol_ = _cholesky(kern(x, x, ls, var) + (noise + self.jitter) * eye)
             self.alpha_ = torch.cholesky_solve(y.unsqueeze(-1), self.chol_)
             self.x_ = x
         return self
 
     @property
     def hyperparameters(self) -> dict:
-        """``{"lengthscale": (R, d), "variance": (R,), "noise": (R,)}`` of the last fit (standardised units)."""
+        """``{"lengthscale": (R, d) or (R, 1), "variance": (R,), "noise": (R,)}`` of the last fit
+        (standardised units)."""
         ls, var, noise = self._unpack()
-        return {"lengthscale": ls[:, 0], "variance": var.view(-1), "noise": noise.view(-1)}
+        return {"lengthscale": ls[:, 0], "variance": var.view(-1), "noise": noise.reshape(-1)}
 
     def predict(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Predictive mean and variance of the latent function at ``x`` ``(R, m, d)`` (rasmussen eq. 2.25-2.26)."""
+        """Predictive mean and variance of the latent function at ``x`` ``(R, m, d)`` (Rasmussen &
+        Williams eq. 2.25-2.26), in the units of ``y`` (on the rank scale with ``output="rank"``)."""
         ls, var, _ = self._unpack()
-        xs = self.scaler_(x)
-        k_star = matern52(self.x_, xs, ls, var)  # (R, n, m)
+        xs = self._scale_inputs(x)
+        k_star = KERNELS[self.kernel](self.x_, xs, ls, var)  # (R, n, m)
         mean = (k_star * self.alpha_).sum(1)
         v = torch.linalg.solve_triangular(self.chol_, k_star, upper=False)
         f_var = var.view(-1, 1) - (v**2).sum(1)

@@ -30,6 +30,36 @@ def test_search_writes_summary_and_report(shared_data, tmp_path, method, embeddi
     assert (tmp_path / "run" / "report" / "best_so_far.png").is_file()
 
 
+@pytest.mark.parametrize("lengthscale", ["ard", "shared"])
+def test_search_bo_gp_lengthscale_option(shared_data, tmp_path, monkeypatch, lengthscale):
+    import pyrolatent.search.bayesopt as bayesopt
+
+    built = []
+
+    class Recording(bayesopt.BatchedGP):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            built.append(self.ard)
+
+    monkeypatch.setattr(bayesopt, "BatchedGP", Recording)
+    args = argparse.Namespace(
+        table=shared_data / "nasbench201",
+        embedding="randproj",
+        dataset="cifar100",
+        method="bo-gp",
+        queries=20,
+        runs=4,
+        noise=0.3,
+        seed=0,
+        gp_lengthscale=lengthscale,
+        out=tmp_path / "run",
+    )
+    summary = cli_search.run_search_command(args)
+    assert summary["gp_lengthscale"] == lengthscale and summary["method"] == "bo-gp"
+    assert built == [lengthscale == "ard"]  # the surrogate got the option
+    assert 1.0 < summary["mean"] <= 73.5134
+
+
 def test_fit_graphvae_then_search_in_its_embedding(shared_data, tmp_path):
     from pyrolatent.cli import main
 
