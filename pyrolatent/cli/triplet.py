@@ -15,7 +15,9 @@ several oracles, ``oracle_subspace_accuracy`` (row: oracle, column: mask).
 (the paper's compartmentalised latent space) and leaves the others to the
 ELBO alone; on MNIST one label oracle on 2 of 8 dimensions is more accurate
 at a smaller ELBO cost than the same oracle on all 8
-(``benchmarks/TRIPLET_RESULTS.md``).
+(``benchmarks/TRIPLET_RESULTS.md``). From a few hundred or thousand triplets,
+``--distance sq_euclidean --oracle-dims 4`` generalises to held-out triplets
+far better than the exact JS (0.880 against 0.756 from 1,000 label triplets).
 """
 
 from __future__ import annotations

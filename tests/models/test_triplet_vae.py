@@ -178,6 +178,43 @@ def test_learned_gates_are_parameters_between_zero_and_one():
     assert any(p is model.gate_logits for p in model.parameters())
 
 
+def test_sampled_distance_draws_each_object_of_a_triplet_once():
+    # the anchor's one draw enters both D_ij and D_il, as in a model where each object has one code
+    model = TripletVAE(6, 3, hidden=(8,), distance="sq_euclidean", masks=[[1.0, 0.0, 1.0]])
+    x = torch.rand(8, 6).round()
+    trip = torch.tensor([[0, 1, 2], [3, 4, 5]])
+    with torch.no_grad():
+        loc, scale = model.encoder(x)
+        torch.manual_seed(5)
+        d_ij, d_il = model.triplet_distances(x, trip)
+        torch.manual_seed(5)
+        eps = torch.randn(2, 3, 2)
+    z = loc[trip][..., [0, 2]] + scale[trip][..., [0, 2]] * eps
+    assert torch.allclose(d_ij, ((z[:, 0] - z[:, 1]) ** 2).sum(-1), atol=1e-6)
+    assert torch.allclose(d_il, ((z[:, 0] - z[:, 2]) ** 2).sum(-1), atol=1e-6)
+
+
+def test_sampled_distance_probability_averages_the_sigmoid_over_draws():
+    """p(t = 1 | x) = E sigmoid(s (D_il - D_ij)) over the codes' draws: the model's estimate with
+    20,000 draws against an independent one from 20,000 draws of the posteriors (each has a
+    standard error below 0.5 / sqrt(20,000) = 0.0035; tolerance 0.015)."""
+    torch.manual_seed(0)
+    model = TripletVAE(6, 2, hidden=(8,), distance="sq_euclidean", scale=3.0, learn_scale=False)
+    with torch.no_grad():
+        model.encoder.scale.bias.fill_(0.5)  # wide posteriors: one draw is far from the average
+    x = torch.rand(8, 6).round()
+    trip = torch.tensor([[0, 1, 2], [3, 4, 5], [6, 7, 0]])
+    p = model.triplet_probability(x, trip, num_samples=20000)
+    with torch.no_grad():
+        loc, scale = model.encoder(x)
+    z = loc[trip] + scale[trip] * torch.randn(20000, 3, 3, 2)
+    d = ((z[:, :, [1, 2]] - z[:, :, :1]) ** 2).sum(-1)
+    expected = torch.sigmoid(3.0 * (d[..., 1] - d[..., 0])).mean(0)
+    assert torch.allclose(p, expected, atol=0.015)
+    one_draw = model.triplet_probability(x, trip, num_samples=1)
+    assert not torch.allclose(one_draw, expected, atol=0.05)  # why the average is needed
+
+
 def _fit(model, x, triplets, steps, lr=1e-2, batch=128):
     """Adam on Trace_ELBO with independent object and triplet minibatches (the engine's
     multi-plate batching, written out until it lands)."""
