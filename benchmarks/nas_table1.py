@@ -2,7 +2,8 @@
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/nas_table1.py /work/shared/data/nasbench201 OUT \\
         [--ops categorical|bce] [--adj-target loops|zero-diag|triu] [--clip 5] [--beta 0.027] [--adjacency-weight 0.875] \\
-        [--posterior normal|delta] [--gaussian-epochs 1] [--dropout 0.3] [--epochs 10] [--seed 0]
+        [--posterior normal|delta] [--gaussian-epochs 1] [--dropout 0.3] [--epochs 10] [--seed 0] \\
+        [--norm layer|batch] [--layers 5]
 
 What the authors' pre-training code (AIoT-MLSys-Lab/arch2vec, ``models/pretraining_nasbench201.py``,
 ``models/model.py``, ``utils/utils.py``) does differently from the library's GraphVAE defaults, each
@@ -19,7 +20,12 @@ switchable here (``benchmarks/NAS_RESULTS.md``, top section):
 - ``--clip 5``: the gradient norm clipped at 5;
 - ``--beta 0.027 --adjacency-weight 0.875``: their loss read per operation BCE entry;
 - ``--posterior delta --gaussian-epochs 1 --dropout 0.3``: one VAE epoch with decoder dropout 0.3,
-  then (their model left in eval mode) a deterministic autoencoder with an L2 penalty on the codes.
+  then (their model left in eval mode) a deterministic autoencoder with an L2 penalty on the codes;
+- ``--norm batch``: their GIN's batch norm (over all nodes of the minibatch, after the MLP's first linear
+  map and after the MLP) instead of our layer norm; with ``--gaussian-epochs 1`` the model is in eval
+  mode from epoch 2 on, so the batch norms use the running statistics frozen at the end of epoch 1, as
+  theirs (their ``model.eval()`` for the validity draws is never undone);
+- ``--layers 4``: their number of GIN layers (``--hops 5`` gives ``hops - 1 = 4`` layers; ours default to 5).
 
 Writes ``OUT/embedding.pt``, ``OUT/embedding.json`` (metrics, settings) and ``OUT/graphvae_state.pt``.
 """
@@ -89,6 +95,8 @@ p.add_argument("--gaussian-epochs", type=int, default=0)
 p.add_argument("--dropout", type=float, default=0.0)
 p.add_argument("--epochs", type=int, default=10)
 p.add_argument("--seed", type=int, default=0)
+p.add_argument("--norm", choices=("layer", "batch"), default="layer")
+p.add_argument("--layers", type=int, default=5)
 args = p.parse_args()
 torch.set_num_threads(1)
 
@@ -100,6 +108,8 @@ with seeded(args.seed):
         decoder_dropout=args.dropout,
         ops_bce=args.ops == "bce",
         adj_target=args.adj_target,
+        norm=args.norm,
+        n_layers=args.layers,
     )
 out = pretrain_graphvae(
     table,
