@@ -45,8 +45,8 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--gp-lengthscale",
         choices=("ard", "shared"),
-        default="ard",
-        help="bo-gp: one length scale per latent dimension (ard) or one for all (shared)",
+        default="shared",
+        help="bo-gp: one length scale for all latent dimensions (shared, the default) or one per dimension (ard)",
     )
     parser.add_argument("--out", required=True, type=Path, help="folder to write")
 
@@ -101,7 +101,7 @@ def run_search_command(args) -> dict:
     table = load_nasbench201(args.table)
     accuracy = table.accuracy[args.dataset]
     features = load_features(args.embedding, table) if args.method.startswith("bo") else None
-    lengthscale = getattr(args, "gp_lengthscale", "ard")
+    lengthscale = getattr(args, "gp_lengthscale", "shared")
     options = {"surrogate_options": {"ard": lengthscale == "ard"}} if args.method == "bo-gp" else {}
     result = run_search(
         args.method,

@@ -23,13 +23,15 @@ as a Bayesian linear regression on the features :math:`\phi`:
 with :math:`(\alpha, \beta)` maximising the evidence (here over a log grid).
 All of it goes through one thin SVD :math:`\Phi = U S V^\top`.
 
-The GP [2]_ is an exact Gaussian process with a Matern-5/2 ARD kernel whose
-log length scales, output scale and noise maximise the marginal likelihood
-(Adam, warm-started from the previous iteration). Options: the squared
-exponential kernel, one shared length scale (``ard=False``, which searched
-NAS-Bench-201 better than ARD on three of four embeddings, see
-``benchmarks/NAS_RESULTS.md``), no input scaling, a rank (copula) warp of the
-targets and a fixed noise variance.
+The GP [2]_ is an exact Gaussian process with a Matern-5/2 kernel whose log
+length scale, output scale and noise maximise the marginal likelihood (Adam,
+warm-started from the previous iteration). By default one length scale is
+shared by all input dimensions: with 16 to 100 queried cells in 16
+dimensions, one length scale per dimension (``ard=True``) switches off
+dimensions and interpolates the noise, and searched NAS-Bench-201 worse on four
+of five feature sets and no better on the fifth (``benchmarks/NAS_RESULTS.md``).
+Options: ARD, the squared exponential kernel, no input scaling, a rank
+(copula) warp of the targets and a fixed noise variance.
 
 References
 ----------
@@ -273,7 +275,7 @@ class BatchedGP:
     standardised per run over the training points (``input_scaling="train"``) or taken as they
     are (``"none"``: e.g. features standardised or whitened once over the whole space, see
     :func:`pyrolatent.search.embedding.whiten`). The kernel's length scales (one per input
-    dimension with ``ard=True``, one shared otherwise), output scale and noise variance maximise
+    dimension with ``ard=True``, one shared by default), output scale and noise variance maximise
     the log marginal likelihood (Rasmussen & Williams eq. 2.30) by Adam, warm-started from the
     previous fit, within a box.
 
@@ -289,7 +291,7 @@ class BatchedGP:
     kernel : {"matern52", "rbf"}
         Matern-5/2 (the default) or the squared exponential.
     ard : bool
-        One length scale per input dimension (default) or one for all.
+        One length scale per input dimension, or one for all (default).
     input_scaling : {"train", "none"}
         Standardise every input dimension over the run's training points (default), or not.
     output : {"standardize", "rank"}
@@ -310,7 +312,7 @@ class BatchedGP:
         jitter=1e-6,
         *,
         kernel="matern52",
-        ard=True,
+        ard=False,
         input_scaling="train",
         output="standardize",
         noise_variance=None,

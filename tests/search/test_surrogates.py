@@ -26,8 +26,9 @@ def _reference_gp(model, x, y, kernel_name):
 @pytest.mark.parametrize(
     "options",
     [
+        {},
         {"kernel": "rbf"},
-        {"ard": False},
+        {"ard": True},
         {"input_scaling": "none"},
         {"noise_variance": 0.05},
         {"output": "rank"},
