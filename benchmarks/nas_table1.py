@@ -2,7 +2,8 @@
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/nas_table1.py /work/shared/data/nasbench201 OUT \\
         [--ops categorical|bce] [--adj-target loops|zero-diag|triu] [--clip 5] [--beta 0.027] [--adjacency-weight 0.875] \\
-        [--posterior normal|delta] [--gaussian-epochs 1] [--dropout 0.3] [--epochs 10] [--seed 0]
+        [--posterior normal|delta] [--gaussian-epochs 1] [--dropout 0.3] [--epochs 10] [--seed 0] \\
+        [--norm layer|batch] [--bn-after-switch frozen|batch] [--layers 5]
 
 What the authors' pre-training code (AIoT-MLSys-Lab/arch2vec, ``models/pretraining_nasbench201.py``,
 ``models/model.py``, ``utils/utils.py``) does differently from the library's GraphVAE defaults, each
@@ -19,7 +20,15 @@ switchable here (``benchmarks/NAS_RESULTS.md``, top section):
 - ``--clip 5``: the gradient norm clipped at 5;
 - ``--beta 0.027 --adjacency-weight 0.875``: their loss read per operation BCE entry;
 - ``--posterior delta --gaussian-epochs 1 --dropout 0.3``: one VAE epoch with decoder dropout 0.3,
-  then (their model left in eval mode) a deterministic autoencoder with an L2 penalty on the codes.
+  then (their model left in eval mode) a deterministic autoencoder with an L2 penalty on the codes;
+- ``--norm batch``: their GIN's batch norm (over all nodes of the minibatch, after the MLP's first linear
+  map and after the MLP) instead of our layer norm; with ``--gaussian-epochs 1`` the model is in eval
+  mode from epoch 2 on, so the batch norms use the running statistics frozen at the end of epoch 1, as
+  theirs (their ``model.eval()`` for the validity draws is never undone);
+- ``--bn-after-switch batch`` (with ``--norm batch --gaussian-epochs 1``, a control, not theirs): the
+  schedule's switch to eval mode leaves the batch norms in batch mode (batch statistics, running
+  statistics still updated) for epochs 2-10; the final evaluation uses the running statistics;
+- ``--layers 4``: their number of GIN layers (``--hops 5`` gives ``hops - 1 = 4`` layers; ours default to 5).
 
 Writes ``OUT/embedding.pt``, ``OUT/embedding.json`` (metrics, settings) and ``OUT/graphvae_state.pt``.
 """
@@ -32,7 +41,7 @@ import pyro.distributions as dist
 import torch
 from pyro import poutine
 
-from pyrolatent.components.graph import undirected
+from pyrolatent.components.graph import NodeBatchNorm, undirected
 from pyrolatent.data import load_nasbench201
 from pyrolatent.inference import seeded
 from pyrolatent.models.graph_vae import GraphVAE
@@ -42,10 +51,22 @@ from pyrolatent.search.embedding import pretrain_graphvae, save_embedding
 class AuthorsLossGraphVAE(GraphVAE):
     """GraphVAE with the authors' operation BCE and/or adjacency target without self-loops."""
 
-    def __init__(self, *args, ops_bce: bool = False, adj_target: str = "loops", **kwargs):
+    def __init__(self, *args, ops_bce: bool = False, adj_target: str = "loops", bn_moving: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.ops_bce = ops_bce
         self.adj_target = adj_target
+        self.bn_moving = bn_moving  # keep the batch norms in batch mode through the schedule's first eval()
+        self._evals = 0
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if not mode:
+            self._evals += 1
+            if self.bn_moving and self._evals == 1:  # the schedule's switch, not the final eval()
+                for m in self.modules():
+                    if isinstance(m, NodeBatchNorm):
+                        m.train(True)
+        return self
 
     def forward(self, ops=None, adj=None, subsample=None, *, x=None, n_samples: int = 1):
         ops, adj = self._inputs(ops, adj, x)
@@ -89,6 +110,9 @@ p.add_argument("--gaussian-epochs", type=int, default=0)
 p.add_argument("--dropout", type=float, default=0.0)
 p.add_argument("--epochs", type=int, default=10)
 p.add_argument("--seed", type=int, default=0)
+p.add_argument("--norm", choices=("layer", "batch"), default="layer")
+p.add_argument("--layers", type=int, default=5)
+p.add_argument("--bn-after-switch", choices=("frozen", "batch"), default="frozen")
 args = p.parse_args()
 torch.set_num_threads(1)
 
@@ -100,6 +124,9 @@ with seeded(args.seed):
         decoder_dropout=args.dropout,
         ops_bce=args.ops == "bce",
         adj_target=args.adj_target,
+        norm=args.norm,
+        n_layers=args.layers,
+        bn_moving=args.bn_after_switch == "batch",
     )
 out = pretrain_graphvae(
     table,

@@ -110,6 +110,16 @@ class GraphVAE(LatentModel):
         (``model.train()``; ``model.eval()`` turns it off, and :meth:`decode` never applies it).
         arch2vec's decoder drops its codes with :math:`p = 0.3` [1]_; the default 0 keeps the
         likelihood the generative story above.
+    norm : {"layer", "batch"}
+        Normalisation inside the GIN encoder (:class:`~pyrolatent.components.graph.GINEncoder`):
+        ``"layer"`` (default) a layer norm per node, ``"batch"`` GIN's batch norm over all nodes of
+        the minibatch [1]_, as arch2vec's encoder. With ``"batch"`` the encoder depends on the
+        module mode: batch statistics (and running-statistics updates) under ``model.train()``,
+        the running statistics under ``model.eval()``, which :func:`pretraining_metrics` and
+        :meth:`embed` should be called in. arch2vec's code leaves its model in eval mode from the
+        second epoch on, so its batch norms normalise with the statistics frozen at the end of
+        epoch 1; ``pretrain_graphvae(..., posterior="delta", gaussian_epochs=1)`` does the same
+        (it calls ``model.eval()`` after the first epoch).
 
     Examples
     --------
@@ -131,6 +141,7 @@ class GraphVAE(LatentModel):
         adjacency_weight: float | None = None,
         adjacency: torch.Tensor | None = None,
         decoder_dropout: float = 0.0,
+        norm: str = "layer",
     ):
         super().__init__()
         self.decoder_dropout = check_probability("decoder_dropout", decoder_dropout)
@@ -141,7 +152,8 @@ class GraphVAE(LatentModel):
         self.n_nodes = check_positive_int("n_nodes", n_nodes)
         self.n_types = check_positive_int("n_types", n_types)
         self.latent_dim = check_positive_int("latent_dim", latent_dim)
-        self.encoder = GINEncoder(n_types, latent_dim, hidden, n_layers)
+        self.norm = check_choice("norm", norm, ("layer", "batch"))
+        self.encoder = GINEncoder(n_types, latent_dim, hidden, n_layers, norm=norm)
         self.op_decoder = nn.Linear(latent_dim, n_types)
         if adjacency is None:
             from pyrolatent.data.nasbench import ADJACENCY

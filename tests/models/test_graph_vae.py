@@ -162,3 +162,27 @@ def test_decoder_dropout_acts_in_training_mode_only():
     assert not torch.allclose(logits, torch.log_softmax(model.op_decoder(z), -1))
     with pytest.raises(ValueError, match="'decoder_dropout' argument of GraphVAE"):
         type(model)(decoder_dropout=1.5)
+
+
+def test_batch_norm_encoder_trains_and_uses_running_statistics_in_eval_mode():
+    # norm="batch" (arch2vec's GIN): fit updates the running statistics in training mode;
+    # in eval mode a cell's node means do not depend on the other cells encoded with it
+    from pyrolatent.components.graph import NodeBatchNorm
+    from pyrolatent.models.graph_vae import GraphVAE
+
+    _, data = tiny_graphs()
+    torch.manual_seed(0)
+    model = GraphVAE(n_nodes=8, n_types=7, latent_dim=4, hidden=16, n_layers=2, norm="batch")
+    norms = [m for m in model.modules() if isinstance(m, NodeBatchNorm)]
+    assert len(norms) == 4
+    result = fit(model, data, num_steps=30, lr=1e-2, seed=0, progress=False, batch_size=3)
+    assert bool(torch.isfinite(result.losses).all())
+    assert all(int(m.num_batches_tracked) == 31 for m in norms)  # 30 steps and the set-up pass
+    assert not torch.allclose(norms[0].running_mean, torch.zeros(16))
+    model.eval()
+    before = [m.running_mean.clone() for m in norms]
+    together = model.node_means(data["ops"], data["adj"])[:2]
+    torch.testing.assert_close(model.node_means(data["ops"][:2], data["adj"][:2]), together)
+    assert all(torch.equal(m.running_mean, b) for m, b in zip(norms, before, strict=True))
+    with pytest.raises(ValueError, match="'norm' argument of GraphVAE must be one of 'layer', 'batch'"):
+        GraphVAE(norm="instance")

@@ -67,3 +67,27 @@ def test_a_model_built_by_the_caller_is_pretrained_as_the_built_in_one():
     torch.testing.assert_close(given["embedding"], built_in, rtol=0, atol=0)
     with pytest.raises(TypeError, match="'model' argument of pretrain_graphvae must be a GraphVAE"):
         pretrain_graphvae(table, model=torch.nn.Linear(2, 2), num_epochs=1)
+
+
+def test_arch2vec_schedule_freezes_the_batch_norm_statistics_after_the_first_epoch():
+    # with the encoder's batch norm, the schedule's eval mode from epoch 2 on freezes the running
+    # statistics where epoch 1 left them (arch2vec's code): two epochs with the schedule end with
+    # the statistics of one Gaussian epoch, to the bit; two Gaussian epochs move them further
+    from pyrolatent.components.graph import NodeBatchNorm
+    from pyrolatent.inference import seeded
+    from pyrolatent.models.graph_vae import GraphVAE
+
+    table = _tiny_table()
+
+    def stats(num_epochs, **options):
+        with seeded(7):
+            model = GraphVAE(latent_dim=2, hidden=8, n_layers=1, norm="batch", decoder_dropout=0.3)
+        pretrain_graphvae(table, model=model, num_epochs=num_epochs, batch_size=8, seed=7, **options)
+        norms = [m for m in model.modules() if isinstance(m, NodeBatchNorm)]
+        return torch.cat([torch.cat([m.running_mean, m.running_var]) for m in norms])
+
+    one = stats(1)
+    frozen = stats(2, posterior="delta", gaussian_epochs=1)
+    moving = stats(2)
+    torch.testing.assert_close(frozen, one, rtol=0, atol=0)
+    assert not torch.allclose(moving, one)
