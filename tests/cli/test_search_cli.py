@@ -8,19 +8,25 @@ import pytest
 cli_search = pytest.importorskip("pyrolatent.cli.search", reason="needs the pyrolatent.cli package (issue 7)")
 
 
+def _args(shared_data, out, **overrides):
+    """The parsed arguments of ``pyrolatent search`` (CIFAR-100, 20 queries, noise 0.3, seed 0) with ``overrides``."""
+    args = {
+        "table": shared_data / "nasbench201",
+        "embedding": "randproj",
+        "dataset": "cifar100",
+        "method": "rs",
+        "queries": 20,
+        "runs": 4,
+        "noise": 0.3,
+        "seed": 0,
+        "out": out,
+    }
+    return argparse.Namespace(**{**args, **overrides})
+
+
 @pytest.mark.parametrize("method, embedding", [("rs", "onehot"), ("bo", "randproj")])
 def test_search_writes_summary_and_report(shared_data, tmp_path, method, embedding):
-    args = argparse.Namespace(
-        table=shared_data / "nasbench201",
-        embedding=embedding,
-        dataset="cifar10",
-        method=method,
-        queries=20,
-        runs=5,
-        noise=0.3,
-        seed=0,
-        out=tmp_path / "run",
-    )
+    args = _args(shared_data, tmp_path / "run", embedding=embedding, dataset="cifar10", method=method, runs=5)
     cli_search.run_search_command(args)
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     for key in ("mean", "std", "runs", "queries", "method", "dataset", "noise"):
@@ -42,18 +48,7 @@ def test_search_bo_gp_lengthscale_option(shared_data, tmp_path, monkeypatch, len
             built.append(self.ard)
 
     monkeypatch.setattr(bayesopt, "BatchedGP", Recording)
-    args = argparse.Namespace(
-        table=shared_data / "nasbench201",
-        embedding="randproj",
-        dataset="cifar100",
-        method="bo-gp",
-        queries=20,
-        runs=4,
-        noise=0.3,
-        seed=0,
-        gp_lengthscale=lengthscale,
-        out=tmp_path / "run",
-    )
+    args = _args(shared_data, tmp_path / "run", method="bo-gp", runs=4, gp_lengthscale=lengthscale)
     summary = cli_search.run_search_command(args)
     assert summary["gp_lengthscale"] == lengthscale and summary["method"] == "bo-gp"
     assert built == [lengthscale == "ard"]  # the surrogate got the option
@@ -68,16 +63,15 @@ def test_fit_graphvae_then_search_in_its_embedding(shared_data, tmp_path):
     assert main(["fit", "graphvae", "--data", data, "--steps", "5", "--out", str(run_dir)]) in (0, None)
     summary = json.loads((run_dir / "summary.json").read_text())
     assert {"reconstruction_accuracy", "validity", "uniqueness"} <= set(summary)
-    args = argparse.Namespace(
-        table=shared_data / "nasbench201",
+    args = _args(
+        shared_data,
+        tmp_path / "search",
         embedding=str(run_dir),
         dataset="imagenet16",
         method="bo",
         queries=18,
         runs=3,
         noise=0.0,
-        seed=0,
-        out=tmp_path / "search",
     )
     out = cli_search.run_search_command(args)
     assert out["runs"] == 3 and (tmp_path / "search" / "report" / "latent_space.png").is_file()

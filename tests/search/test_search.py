@@ -111,25 +111,6 @@ def test_dngo_and_gp_fit_a_known_function():
         assert float((err / var.sqrt()).mean()) < 3.0
 
 
-def test_batched_gp_matches_pyro_contrib_gp():
-    import pyro.contrib.gp as gp
-
-    generator = torch.Generator().manual_seed(0)
-    x = torch.randn(1, 15, 3, generator=generator, dtype=torch.float64)
-    y = torch.randn(1, 15, generator=generator, dtype=torch.float64)
-    model = BatchedGP(num_steps=20).fit(x, y)
-    hp = model.hyperparameters
-    xs, ys = model.scaler_(x)[0], ((y - model.y_loc_) / model.y_scale_)[0]
-    kernel = gp.kernels.Matern52(input_dim=3, variance=hp["variance"][0], lengthscale=hp["lengthscale"][0])
-    reference = gp.models.GPRegression(xs, ys, kernel, noise=hp["noise"][0] + model.jitter, jitter=0.0)
-    xt = torch.randn(1, 7, 3, generator=generator, dtype=torch.float64)
-    mean, var = model.predict(xt)
-    with torch.no_grad():
-        ref_mean, ref_var = reference(model.scaler_(xt)[0], full_cov=False)
-    np.testing.assert_allclose((mean[0] - model.y_loc_[0]) / model.y_scale_[0], ref_mean, atol=1e-6)
-    np.testing.assert_allclose(var[0] / model.y_scale_[0] ** 2, ref_var, atol=1e-6)
-
-
 def test_expected_improvement_closed_form():
     # EI of N(0, 1) over 0 is phi(0) = 1 / sqrt(2 pi)
     ei = expected_improvement(torch.zeros(1), torch.ones(1), torch.zeros(1))
