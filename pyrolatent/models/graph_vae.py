@@ -37,6 +37,7 @@ References
 
 from __future__ import annotations
 
+import contextlib
 import weakref
 
 import pyro
@@ -115,8 +116,8 @@ class GraphVAE(LatentModel):
         ``"layer"`` (default) a layer norm per node, ``"batch"`` GIN's batch norm over all nodes of
         the minibatch [1]_, as arch2vec's encoder. With ``"batch"`` the encoder depends on the
         module mode: batch statistics (and running-statistics updates) under ``model.train()``,
-        the running statistics under ``model.eval()``, which :func:`pretraining_metrics` and
-        :meth:`embed` should be called in. arch2vec's code leaves its model in eval mode from the
+        the running statistics under ``model.eval()``, which :meth:`node_means`, :meth:`embed`
+        (hence :func:`pretraining_metrics`) switch to themselves, and back. arch2vec's code leaves its model in eval mode from the
         second epoch on, so its batch norms normalise with the statistics frozen at the end of
         epoch 1; ``pretrain_graphvae(..., posterior="delta", gaussian_epochs=1)`` does the same
         (it calls ``model.eval()`` after the first epoch).
@@ -266,9 +267,11 @@ class GraphVAE(LatentModel):
 
     @torch.no_grad()
     def node_means(self, ops, adj) -> torch.Tensor:
-        """Node means ``(n, N, K)`` of :math:`q(z \\mid X, A)` (the encoder, which the model holds)."""
+        """Node means ``(n, N, K)`` of :math:`q(z \\mid X, A)` (the encoder, which the model holds),
+        computed in eval mode (with ``norm="batch"``: the running statistics, which stay as they are)."""
         ops, adj = self._check(ops, adj)
-        return self.posterior(ops, adj)[0]
+        with _eval_mode(self):
+            return self.posterior(ops, adj)[0]
 
     @torch.no_grad()
     def encode(self, x, guide=None) -> torch.Tensor:
@@ -280,12 +283,14 @@ class GraphVAE(LatentModel):
 
     @torch.no_grad()
     def embed(self, ops, adj, *, batch_size: int = 4096) -> torch.Tensor:
-        """arch2vec embedding: the mean of the node means, ``(n, K)``."""
+        """arch2vec embedding: the mean of the node means, ``(n, K)``, computed in eval mode (as
+        :meth:`node_means`), so each cell's embedding does not depend on the batch it is in."""
         ops, adj = self._check(ops, adj)
-        parts = [
-            self.posterior(ops[i : i + batch_size], adj[i : i + batch_size])[0].mean(1)
-            for i in range(0, ops.shape[0], batch_size)
-        ]
+        with _eval_mode(self):
+            parts = [
+                self.posterior(ops[i : i + batch_size], adj[i : i + batch_size])[0].mean(1)
+                for i in range(0, ops.shape[0], batch_size)
+            ]
         return torch.cat(parts)
 
     @torch.no_grad()
@@ -295,6 +300,17 @@ class GraphVAE(LatentModel):
         op_logits, adj_logits = self.decode(z)
         adj = (adj_logits > 0).to(z.dtype).triu(diagonal=1)
         return op_logits.argmax(-1), adj
+
+
+@contextlib.contextmanager
+def _eval_mode(module: nn.Module):
+    """Put ``module`` in eval mode for the block, then back in the mode it was in."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train(was_training)
 
 
 class GraphVAEGuide(PyroModule):

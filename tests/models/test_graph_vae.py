@@ -184,5 +184,11 @@ def test_batch_norm_encoder_trains_and_uses_running_statistics_in_eval_mode():
     together = model.node_means(data["ops"], data["adj"])[:2]
     torch.testing.assert_close(model.node_means(data["ops"][:2], data["adj"][:2]), together)
     assert all(torch.equal(m.running_mean, b) for m, b in zip(norms, before, strict=True))
+    # node_means and embed switch to eval mode themselves: in training mode they give the same
+    # codes, leave the running statistics alone and put the model back in training mode
+    model.train()
+    torch.testing.assert_close(model.node_means(data["ops"][:2], data["adj"][:2]), together)
+    torch.testing.assert_close(model.embed(data["ops"][:2], data["adj"][:2]), together.mean(1))
+    assert model.training and all(torch.equal(m.running_mean, b) for m, b in zip(norms, before, strict=True))
     with pytest.raises(ValueError, match="'norm' argument of GraphVAE must be one of 'layer', 'batch'"):
         GraphVAE(norm="instance")
