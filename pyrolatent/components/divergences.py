@@ -37,7 +37,9 @@ All are differentiable in the means and the scales.
     :math:`z = \mu + \sigma \varepsilon` from each posterior (the "fully
     generative" variant: a distance between sampled codes); its expectation is
     :math:`(\mu_a - \mu_b)^2 + \sigma_a^2 + \sigma_b^2`. Draws come from torch's
-    global generator (seeded by ``pyro.set_rng_seed``).
+    global generator (seeded by ``pyro.set_rng_seed``). A model that meets one object
+    in several pairs (a triplet's anchor) draws its code once with :func:`draw_codes`
+    and compares codes with ``get_distance(name, drawn=True)``.
 
 References
 ----------
@@ -66,6 +68,8 @@ from pyrolatent._validation import check_choice
 
 __all__ = [
     "DISTANCES",
+    "SAMPLED_DISTANCES",
+    "draw_codes",
     "get_distance",
     "js_divergence",
     "moment_matched_js",
@@ -166,6 +170,39 @@ DISTANCES: dict[str, Callable[..., torch.Tensor]] = {
 UPPER_BOUNDS: dict[str, float | None] = {"js": LOG2, "symmetric_kl": None, "moment_matched": None, "sq_euclidean": None}
 
 
-def get_distance(name: str) -> Callable[..., torch.Tensor]:
-    """The per-dimension distance called ``name`` (one of :data:`DISTANCES`)."""
-    return DISTANCES[check_choice("distance", name, DISTANCES)]
+def _sq_difference_of_drawn(z_a, scale_a, z_b, scale_b) -> torch.Tensor:
+    """``"sq_euclidean"`` between codes already drawn by :func:`draw_codes` (the scales are not read)."""
+    return (z_a - z_b) ** 2
+
+
+#: The sampled distances, each in its form on codes drawn beforehand (one per object) by draw_codes.
+_ON_DRAWN_CODES: dict[str, Callable[..., torch.Tensor]] = {"sq_euclidean": _sq_difference_of_drawn}
+
+#: The names of the distances that read random draws (a model's probability is then an average over draws).
+SAMPLED_DISTANCES = frozenset(_ON_DRAWN_CODES)
+
+
+def get_distance(name: str, *, drawn: bool = False) -> Callable[..., torch.Tensor]:
+    """The per-dimension distance called ``name`` (one of :data:`DISTANCES`).
+
+    ``drawn=True`` gives the form to apply after :func:`draw_codes`: the same function for
+    the deterministic distances, and for a sampled one the distance between the codes
+    already drawn (no second draw).
+    """
+    name = check_choice("distance", name, DISTANCES)
+    return _ON_DRAWN_CODES.get(name, DISTANCES[name]) if drawn else DISTANCES[name]
+
+
+def draw_codes(name: str, loc: torch.Tensor, scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Per-object arguments of the distance ``name`` for objects that meet in several pairs.
+
+    A sampled distance (``"sq_euclidean"``) reads one code per object,
+    :math:`z = \mu + \sigma \varepsilon`, drawn here once and returned as ``(z, scale)``,
+    so that an object (a triplet's anchor, say) enters every pair with the same code; the
+    distances of :func:`get_distance` with ``drawn=True`` then compare codes. The other
+    distances are functions of ``(loc, scale)``, returned unchanged. ``name`` is not checked
+    here (this runs at every training step): check it once with :func:`get_distance`.
+    """
+    if name in _ON_DRAWN_CODES:
+        return loc + scale * torch.randn_like(loc), scale
+    return loc, scale

@@ -64,7 +64,7 @@ def triplet_accuracy_from_posteriors(loc, scale, triplets, *, distance: str = "j
 
 def posterior_distances(loc, scale, triplets, *, distance: str = "js", mask=None) -> tuple[torch.Tensor, torch.Tensor]:
     """``(D_ij, D_il)`` (T,) of :func:`triplet_accuracy_from_posteriors`, for any other rule on them."""
-    from pyrolatent.components.divergences import get_distance
+    from pyrolatent.components.divergences import draw_codes, get_distance
 
     loc = check_tensor("loc", loc, ndim=2)
     scale = check_tensor("scale", scale, ndim=2)
@@ -85,9 +85,10 @@ def posterior_distances(loc, scale, triplets, *, distance: str = "js", mask=None
                 f"The 'mask' argument must have one weight per latent dimension ({loc.shape[1]}); "
                 f"got {weight.shape[0]}."
             )
-    d = get_distance(distance)
+    d = get_distance(distance, drawn=True)
     a, p, n = idx.to(loc.device).T
     with torch.no_grad():
+        loc, scale = draw_codes(distance, loc, scale)  # a sampled distance: one code per object
         d_ij = (d(loc[a], scale[a], loc[p], scale[p]) * weight).sum(-1)
         d_il = (d(loc[a], scale[a], loc[n], scale[n]) * weight).sum(-1)
     return d_ij, d_il

@@ -97,7 +97,7 @@ from torch import nn
 
 from pyrolatent._pyro import plate_subsample
 from pyrolatent._validation import check_positive_float, check_positive_int, check_tensor, owner
-from pyrolatent.components.divergences import get_distance
+from pyrolatent.components.divergences import SAMPLED_DISTANCES, draw_codes, get_distance
 from pyrolatent.components.guides import AmortizedNormalGuide
 
 from .registry import ModelSpec, register
@@ -162,7 +162,7 @@ class TripletVAE(VAE):
     def _init_triplets(self, distance, scale, learn_scale, n_oracles, masks, triplet_weight):
         self.distance = distance
         self.triplet_weight = check_positive_float("triplet_weight", triplet_weight)
-        self._distance = get_distance(distance)
+        self._distance = get_distance(distance, drawn=True)
         self.learn_scale = bool(learn_scale)
         log_scale = torch.tensor(math.log(check_positive_float("scale", scale)))
         if self.learn_scale:
@@ -330,12 +330,9 @@ class TripletVAE(VAE):
         return loc, scale, w
 
     def _weighted_distances(self, loc, scale, w):
-        if self.distance == "sq_euclidean":  # one draw per object of the triplet
-            z = loc + scale * torch.randn_like(loc)
-            d_ij, d_il = (z[:, 0] - z[:, 1]) ** 2, (z[:, 0] - z[:, 2]) ** 2
-        else:
-            d_ij = self._distance(loc[:, 0], scale[:, 0], loc[:, 1], scale[:, 1])
-            d_il = self._distance(loc[:, 0], scale[:, 0], loc[:, 2], scale[:, 2])
+        loc, scale = draw_codes(self.distance, loc, scale)  # a sampled distance: one code per object
+        d_ij = self._distance(loc[:, 0], scale[:, 0], loc[:, 1], scale[:, 1])
+        d_il = self._distance(loc[:, 0], scale[:, 0], loc[:, 2], scale[:, 2])
         return (d_ij * w).sum(-1), (d_il * w).sum(-1)
 
     def triplet_logits(self, x, triplets, oracle=None) -> torch.Tensor:
@@ -361,7 +358,7 @@ class TripletVAE(VAE):
         idx = idx.to(x.device)
         oracle = None if oracle is None else oracle.to(x.device)
         posteriors = self._triplet_posteriors(x, idx, oracle, mask)
-        draws = check_positive_int("num_samples", num_samples) if self.distance == "sq_euclidean" else 1
+        draws = check_positive_int("num_samples", num_samples) if self.distance in SAMPLED_DISTANCES else 1
         p = 0.0
         for _ in range(draws):
             d_ij, d_il = self._weighted_distances(*posteriors)

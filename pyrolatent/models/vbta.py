@@ -130,7 +130,7 @@ from torch import nn
 
 from pyrolatent._pyro import LocalParamsModule, plate_subsample, with_local_params
 from pyrolatent._validation import check_choice, check_positive_float, check_positive_int, check_tensor, owner
-from pyrolatent.components.divergences import get_distance
+from pyrolatent.components.divergences import draw_codes, get_distance
 from pyrolatent.components.latent_priors import as_vae_prior
 from pyrolatent.components.likelihoods import Likelihood, as_likelihood
 from pyrolatent.components.nets import check_hidden, make_decoder, make_encoder
@@ -231,7 +231,7 @@ class VBTA(LatentModel):
             self.likelihood_b = as_likelihood(likelihood_b, self.n_features_b)
             self.prior = as_vae_prior(prior, K, encoder=self.encoder, n_features=self.n_features)
             self.distance = distance
-            self._distance = get_distance(distance)
+            self._distance = get_distance(distance, drawn=True)  # applied after draw_codes
             self.learn_scale = bool(learn_scale)
             log_scale = torch.tensor(math.log(check_positive_float("scale", scale)))
             if self.learn_scale:
@@ -403,8 +403,15 @@ class VBTA(LatentModel):
     def triplet_logits(self, xp, yp, x_neg, y_neg) -> torch.Tensor:
         """Logits :math:`s (D_{il} - D_{ij})` (2, b): row 0 anchors ``xp`` (positive ``yp``,
         negative ``y_neg``), row 1 anchors ``yp`` (positive ``xp``, negative ``x_neg``)."""
-        (la, sa), (lb, sb) = self.encoder(xp), self.encoder_b(yp)
-        (lxn, sxn), (lyn, syn) = self.encoder(x_neg), self.encoder_b(y_neg)
+        # a sampled distance: one code per object, so each anchor enters both of its pairs with it
+        (la, sa), (lb, sb) = (
+            draw_codes(self.distance, *self.encoder(xp)),
+            draw_codes(self.distance, *self.encoder_b(yp)),
+        )
+        (lxn, sxn), (lyn, syn) = (
+            draw_codes(self.distance, *self.encoder(x_neg)),
+            draw_codes(self.distance, *self.encoder_b(y_neg)),
+        )
         d = self._distance
         d_pos = d(la, sa, lb, sb).sum(-1)  # symmetric in its two arguments for every distance offered
         d_neg = torch.stack([d(la, sa, lyn, syn).sum(-1), d(lb, sb, lxn, sxn).sum(-1)])
@@ -418,7 +425,10 @@ class VBTA(LatentModel):
             return negatives.to(torch.long).index_select(0, j)
         if self.negatives == "hard" and b > 1:
             with torch.no_grad():
-                (la, sa), (lb, sb) = self.encoder(xp), self.encoder_b(yp)
+                (la, sa), (lb, sb) = (
+                    draw_codes(self.distance, *self.encoder(xp)),
+                    draw_codes(self.distance, *self.encoder_b(yp)),
+                )
                 # D between every anchor (row) and every candidate of the other domain (column)
                 d_ab = self._distance(la[:, None], sa[:, None], lb[None], sb[None]).sum(-1)
                 eye = torch.eye(b, dtype=torch.bool, device=d_ab.device)
@@ -498,6 +508,7 @@ class VBTA(LatentModel):
         if check_choice("distance", distance, ("mean", "model")) == "mean":
             d = torch.cdist(lq, lc).pow(2)
         else:
+            (lq, sq), (lc, sc) = draw_codes(self.distance, lq, sq), draw_codes(self.distance, lc, sc)
             d = torch.cat(
                 [
                     self._distance(lq[i : i + 64, None], sq[i : i + 64, None], lc[None], sc[None]).sum(-1)

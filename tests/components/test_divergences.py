@@ -12,7 +12,9 @@ from scipy import integrate, stats
 
 from pyrolatent.components.divergences import (
     DISTANCES,
+    SAMPLED_DISTANCES,
     UPPER_BOUNDS,
+    draw_codes,
     get_distance,
     js_divergence,
     moment_matched_js,
@@ -177,3 +179,19 @@ def test_distances_broadcast_and_are_found_by_name():
 def test_unknown_distance_is_refused(bad):
     with pytest.raises(ValueError, match="The 'distance' argument must be one of 'js', 'symmetric_kl'"):
         get_distance(bad)
+
+
+def test_draw_codes_draws_sampled_distances_once_and_leaves_the_others():
+    loc, scale = torch.tensor([[0.0, 1.0], [2.0, -1.0]]), torch.tensor([[1.0, 0.5], [0.1, 2.0]])
+    for name in ("js", "symmetric_kl", "moment_matched"):
+        assert draw_codes(name, loc, scale) == (loc, scale)
+        assert get_distance(name, drawn=True) is get_distance(name)
+    torch.manual_seed(0)
+    z, s = draw_codes("sq_euclidean", loc, scale)
+    torch.manual_seed(0)
+    torch.testing.assert_close(z, loc + scale * torch.randn(2, 2))
+    assert s is scale
+    # on drawn codes the sampled distance compares them, with no second draw
+    d = get_distance("sq_euclidean", drawn=True)
+    torch.testing.assert_close(d(z[0], s[0], z[1], s[1]), (z[0] - z[1]) ** 2)
+    assert SAMPLED_DISTANCES == {"sq_euclidean"}

@@ -245,3 +245,29 @@ def test_one_domain_alone_is_that_domains_vae_and_no_data_draws_both():
 def test_a_bad_pair_weight_is_refused_by_name(value):
     with pytest.raises(ValueError, match=r"'pair_weight' argument of VBTA must be"):
         _model(pair_weight=value)
+
+
+def test_sampled_distance_draws_each_object_once_in_both_of_its_pairs():
+    # with distance="sq_euclidean" the anchor of each view enters its positive and its negative
+    # pair with the same code: one draw per object, in the order xp, yp, x_neg, y_neg
+    model = _model(distance="sq_euclidean", scale=2.0, learn_scale=False)
+    g = torch.Generator().manual_seed(1)
+    xp, x_neg = (
+        torch.rand(4, D_A, generator=g, dtype=torch.float64),
+        torch.rand(4, D_A, generator=g, dtype=torch.float64),
+    )
+    yp, y_neg = (
+        torch.rand(4, D_B, generator=g, dtype=torch.float64),
+        torch.rand(4, D_B, generator=g, dtype=torch.float64),
+    )
+    with torch.no_grad():
+        torch.manual_seed(3)
+        logits = model.triplet_logits(xp, yp, x_neg, y_neg)
+        torch.manual_seed(3)
+        a, b, xn, yn = (
+            loc + scale * torch.randn_like(loc)
+            for loc, scale in (model.encoder(xp), model.encoder_b(yp), model.encoder(x_neg), model.encoder_b(y_neg))
+        )
+    d_pos = ((a - b) ** 2).sum(-1)
+    expected = 2.0 * torch.stack([((a - yn) ** 2).sum(-1) - d_pos, ((b - xn) ** 2).sum(-1) - d_pos])
+    torch.testing.assert_close(logits, expected)
