@@ -4,7 +4,7 @@
         [--ops categorical|bce] [--adj-target loops|zero-diag|triu] [--clip 5] [--beta 0.027] [--adjacency-weight 0.875] \\
         [--posterior normal|delta] [--gaussian-epochs 1] [--dropout 0.3] [--epochs 10] [--seed 0] \\
         [--norm layer|batch] [--bn-after-switch frozen|batch] [--layers 5] \\
-        [--split random|first] [--last-epoch-mus]
+        [--split random|first] [--last-epoch-mus] [--every-epoch]
 
 What the authors' pre-training code (AIoT-MLSys-Lab/arch2vec, ``models/pretraining_nasbench201.py``,
 ``models/model.py``, ``utils/utils.py``) does differently from the library's GraphVAE defaults, each
@@ -35,7 +35,9 @@ switchable here (``benchmarks/NAS_RESULTS.md``, top section):
 - ``--last-epoch-mus``: also report the figures with the validity draws' mean and sd taken, as
   theirs, from the node means the guide computed for the last epoch's minibatches during training
   (every training cell once, each with the weights of its own step), beside the figures with those
-  of the final encoder (``metrics``, the library's). Recording changes nothing in the fit.
+  of the final encoder (``metrics``, the library's). Recording changes nothing in the fit;
+- ``--every-epoch``: the same two sets of figures at the end of every epoch (``per_epoch``), as
+  their log prints validity and uniqueness after each epoch.
 
 Their input to the encoder (``preprocessing`` method 4 of cfg 4, ``A + triu(A, 1)^T``, on data without
 self-loops) is ``A + A^T`` without self-loops: what ``GINEncoder`` receives (``undirected(adj)``), so no
@@ -114,18 +116,26 @@ class AuthorsLossGraphVAE(GraphVAE):
         return z
 
 
-class RecordLastEpoch(Callback):
-    """Record the node means the guide computes during the last ``steps`` steps of the fit."""
+class RecordEpochs(Callback):
+    """Collect the node means the guide computes in each epoch (as arch2vec's ``Z``) and call
+    ``score(epoch, mus)`` at the end of the epochs in ``epochs`` (0-based). The list starts before
+    the fit, so epoch 0 also holds the engine's set-up pass: only the last ``n_train`` rows count."""
 
-    def __init__(self, start: int, total: int):
-        self.start, self.total = start, total
+    def __init__(self, steps_per_epoch: int, n_train: int, epochs, score):
+        self.steps, self.n_train, self.epochs, self.score = steps_per_epoch, n_train, set(epochs), score
+        self.mus = None
 
     def on_step(self, info) -> None:
-        if info.step + 1 == self.start:
-            info.model.recorded = []
-        if info.step + 1 == self.total:
-            self.mus = torch.cat(info.model.recorded)
-            info.model.recorded = None
+        if (info.step + 1) % self.steps:
+            return
+        epoch = (info.step + 1) // self.steps - 1
+        mus = torch.cat(info.model.recorded)
+        info.model.recorded = []
+        if mus.shape[0] < self.n_train:
+            raise RuntimeError(f"recorded {mus.shape[0]} node-mean rows in epoch {epoch}, expected {self.n_train}")
+        self.mus = mus[-self.n_train :]
+        if epoch in self.epochs:
+            self.score(epoch, self.mus)
 
 
 p = argparse.ArgumentParser()
@@ -147,6 +157,7 @@ p.add_argument("--layers", type=int, default=5)
 p.add_argument("--bn-after-switch", choices=("frozen", "batch"), default="frozen")
 p.add_argument("--split", choices=("random", "first"), default="random")
 p.add_argument("--last-epoch-mus", action="store_true")
+p.add_argument("--every-epoch", action="store_true")
 args = p.parse_args()
 torch.set_num_threads(1)
 
@@ -163,10 +174,31 @@ with seeded(args.seed):
         bn_moving=args.bn_after_switch == "batch",
     )
 batch_size = 32
+data = table.graph_data()
+n_train = table.n_cells - round(0.1 * table.n_cells)
+if args.split == "first":  # pretrain_graphvae's splits, known before the fit for the per-epoch figures
+    split_idx = torch.arange(n_train), torch.arange(n_train, table.n_cells)
+else:
+    perm = torch.randperm(table.n_cells, generator=torch.Generator().manual_seed(args.seed))
+    split_idx = perm[table.n_cells - n_train :], perm[: table.n_cells - n_train]
+per_epoch = []
+
+
+def score(epoch, mus):
+    """Table 1 figures now: with the final encoder's statistics (the library's) and the epoch's mus (theirs)."""
+    train_idx, test_idx = split_idx
+    fig = dict(ops=data["ops"], adj=data["adj"], train_idx=train_idx, test_idx=test_idx, seed=args.seed)
+    row = {"epoch": epoch + 1, "metrics": pretraining_metrics(model, **fig)}
+    row["metrics_epoch_mus"] = pretraining_metrics(model, **fig, draw_stats=(mus.mean(0), mus.std(0)))
+    per_epoch.append(row)
+
+
 callbacks = ()
-if args.last_epoch_mus:
-    steps = -(-(table.n_cells - round(0.1 * table.n_cells)) // batch_size)
-    recorder = RecordLastEpoch((args.epochs - 1) * steps, args.epochs * steps)
+if args.last_epoch_mus or args.every_epoch:
+    model.recorded = []
+    steps = -(-n_train // batch_size)
+    epochs = range(args.epochs) if args.every_epoch else ()
+    recorder = RecordEpochs(steps, n_train, epochs, score)
     callbacks = (recorder,)
 out = pretrain_graphvae(
     table,
@@ -186,13 +218,10 @@ info = {
     **vars(args),
     "final_loss": float(out["result"].losses[-1]),
 }
-if args.last_epoch_mus:
+if args.last_epoch_mus or args.every_epoch:
+    if not (torch.equal(out["train_idx"], split_idx[0]) and torch.equal(out["test_idx"], split_idx[1])):
+        raise RuntimeError("the split assumed for the per-epoch figures is not pretrain_graphvae's")
     mus = recorder.mus
-    if mus.shape[0] != len(out["train_idx"]):
-        raise RuntimeError(
-            f"recorded {mus.shape[0]} node-mean rows in the last epoch, expected {len(out['train_idx'])}"
-        )
-    data = table.graph_data()
     final = torch.cat([model.node_means(data["ops"][i], data["adj"][i]) for i in out["train_idx"].split(4096)])
     loc, scale = mus.mean(0), mus.std(0)
     info["metrics_last_epoch_mus"] = pretraining_metrics(
@@ -204,6 +233,8 @@ if args.last_epoch_mus:
         "sd_ratio_median": float((scale / final.std(0)).median()),
         "loc_shift_over_sd_max": float(((loc - final.mean(0)).abs() / final.std(0)).max()),
     }
+    if per_epoch:
+        info["per_epoch"] = per_epoch
 save_embedding(args.out, out["embedding"], info)
 torch.save(model.state_dict(), f"{args.out}/graphvae_state.pt")
 print(json.dumps(info, indent=2))
