@@ -190,6 +190,11 @@ def score(epoch, mus):
     fig = dict(ops=data["ops"], adj=data["adj"], train_idx=train_idx, test_idx=test_idx, seed=args.seed)
     row = {"epoch": epoch + 1, "metrics": pretraining_metrics(model, **fig)}
     row["metrics_epoch_mus"] = pretraining_metrics(model, **fig, draw_stats=(mus.mean(0), mus.std(0)))
+    # the share of those draws (the same 10,000: same seed) that decode to the fixed graph
+    g = torch.Generator().manual_seed(args.seed)
+    loc, sd = mus.mean(0), mus.std(0)
+    _, dec_adj = model.reconstruct_graph(loc + sd * torch.randn((10000, *loc.shape), generator=g, dtype=loc.dtype))
+    row["epoch_mus_draws_on_fixed_graph"] = 100 * float((dec_adj == data["adj"][0]).all(-1).all(-1).float().mean())
     per_epoch.append(row)
 
 
