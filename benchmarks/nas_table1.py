@@ -4,7 +4,7 @@
         [--ops categorical|bce] [--adj-target loops|zero-diag|triu] [--clip 5] [--beta 0.027] [--adjacency-weight 0.875] \\
         [--posterior normal|delta] [--gaussian-epochs 1] [--dropout 0.3] [--epochs 10] [--seed 0] \\
         [--norm layer|batch] [--bn-after-switch frozen|batch] [--layers 5] \\
-        [--split random|first] [--last-epoch-mus] [--every-epoch]
+        [--split random|first] [--last-epoch-mus] [--every-epoch] [--order epoch|once]
 
 What the authors' pre-training code (AIoT-MLSys-Lab/arch2vec, ``models/pretraining_nasbench201.py``,
 ``models/model.py``, ``utils/utils.py``) does differently from the library's GraphVAE defaults, each
@@ -36,6 +36,9 @@ switchable here (``benchmarks/NAS_RESULTS.md``, top section):
   theirs, from the node means the guide computed for the last epoch's minibatches during training
   (every training cell once, each with the weights of its own step), beside the figures with those
   of the final encoder (``metrics``, the library's). Recording changes nothing in the fit;
+- ``--order once``: their minibatch order (the training cells shuffled once, then the same minibatches in
+  the same order every epoch); ``fit`` reshuffles every epoch (``epoch``, the default), so this flag replaces
+  the engine's ``Batcher.draw`` for this script only;
 - ``--every-epoch``: the same two sets of figures at the end of every epoch (``per_epoch``), as
   their log prints validity and uniqueness after each epoch.
 
@@ -158,10 +161,27 @@ p.add_argument("--bn-after-switch", choices=("frozen", "batch"), default="frozen
 p.add_argument("--split", choices=("random", "first"), default="random")
 p.add_argument("--last-epoch-mus", action="store_true")
 p.add_argument("--every-epoch", action="store_true")
+p.add_argument("--order", choices=("epoch", "once"), default="epoch")
 args = p.parse_args()
 torch.set_num_threads(1)
 
 table = load_nasbench201(args.table)
+drawn = []  # the steps at which --order once drew its permutation (the set-up pass's, then the fit's)
+if args.order == "once":
+    from pyrolatent.inference.batching import Batcher
+
+    def draw_once(self, step):
+        """One permutation of the cells for the whole fit (the first one drawn), cut into the same minibatches."""
+        if not self.single:
+            raise RuntimeError("--order once expects the single 'data' plate")
+        b, n = self.batch["data"], self.sizes["data"]
+        if self.perms["data"] is None:
+            self.perms["data"] = torch.randperm(n, device=self.device)
+            drawn.append(step)
+        i = step % self.steps_per_epoch
+        return self.perms["data"][i * b : (i + 1) * b]
+
+    Batcher.draw = draw_once
 with seeded(args.seed):
     model = AuthorsLossGraphVAE(
         beta=args.beta,
@@ -223,6 +243,8 @@ info = {
     **vars(args),
     "final_loss": float(out["result"].losses[-1]),
 }
+if args.order == "once":
+    info["order_permutations_drawn_at"] = drawn
 if args.last_epoch_mus or args.every_epoch:
     if not (torch.equal(out["train_idx"], split_idx[0]) and torch.equal(out["test_idx"], split_idx[1])):
         raise RuntimeError("the split assumed for the per-epoch figures is not pretrain_graphvae's")
