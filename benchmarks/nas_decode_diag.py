@@ -30,8 +30,11 @@ for folder in sys.argv[2:]:
     model.eval()
     seed = info["seed"]
     n = table.n_cells
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))  # pretrain_graphvae's split
-    test_idx, train_idx = perm[: round(0.1 * n)], perm[round(0.1 * n) :]
+    if info.get("split", "random") == "first":  # pretrain_graphvae's splits
+        train_idx, test_idx = torch.arange(n - round(0.1 * n)), torch.arange(n - round(0.1 * n), n)
+    else:
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+        test_idx, train_idx = perm[: round(0.1 * n)], perm[round(0.1 * n) :]
     metrics = pretraining_metrics(model, data["ops"], data["adj"], train_idx, test_idx, seed=seed)
     rec_ops, rec_adj = model.reconstruct_graph(model.node_means(data["ops"][test_idx], data["adj"][test_idx]))
     upper = torch.ones(8, 8, dtype=torch.bool).triu(1)

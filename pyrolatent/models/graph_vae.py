@@ -369,6 +369,7 @@ def pretraining_metrics(
     *,
     num_samples: int = 10000,
     seed: int = 0,
+    draw_stats: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> dict:
     """arch2vec's table 1 figures (percent) of a pre-trained :class:`GraphVAE` [1]_.
 
@@ -390,6 +391,11 @@ def pretraining_metrics(
     those valid draws (their graph hash; here the exact pair, which never merges
     more than the isomorphism-invariant hash does).
 
+    ``draw_stats``, a pair ``(mu, sigma)`` of shape ``(N, K)`` each, replaces the mean and sd of
+    the training cells' node means in the draws (arch2vec's code takes them from the node means
+    of the last training epoch's minibatches, while the model still changes); the default
+    (``None``) computes them with the final encoder.
+
     Returns ``{"reconstruction_accuracy", "validity", "uniqueness", "validity_arch2vec",
     "uniqueness_arch2vec"}``.
     """
@@ -397,8 +403,23 @@ def pretraining_metrics(
     mu_test = model.node_means(ops[test_idx], adj[test_idx])
     rec_ops, rec_adj = model.reconstruct_graph(mu_test)
     exact = (rec_ops == ops[test_idx]).all(-1) & (rec_adj == adj[test_idx]).all(-1).all(-1)
-    mu_train = torch.cat([model.node_means(ops[i], adj[i]) for i in train_idx.split(4096)])
-    loc, scale = mu_train.mean(0), mu_train.std(0)
+    if draw_stats is None:
+        mu_train = torch.cat([model.node_means(ops[i], adj[i]) for i in train_idx.split(4096)])
+        loc, scale = mu_train.mean(0), mu_train.std(0)
+    else:
+        shape = (model.n_nodes, model.latent_dim)
+        pair = isinstance(draw_stats, (tuple, list)) and len(draw_stats) == 2
+        if not pair or not all(isinstance(t, torch.Tensor) and tuple(t.shape) == shape for t in draw_stats):
+            got = (
+                [tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__ for t in draw_stats]
+                if pair
+                else repr(draw_stats)
+            )
+            raise ValueError(
+                f"The 'draw_stats' argument of pretraining_metrics must be a pair of tensors of shape {shape} "
+                f"(the mean and sd of the node means); got {got}."
+            )
+        loc, scale = (t.detach().to(mu_test) for t in draw_stats)
     generator = torch.Generator().manual_seed(seed)
     eps = torch.randn((num_samples, *loc.shape), generator=generator, dtype=loc.dtype).to(loc.device)
     dec_ops, dec_adj = model.reconstruct_graph(loc + scale * eps)

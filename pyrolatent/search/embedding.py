@@ -85,11 +85,13 @@ def pretrain_graphvae(
     beta: float = 0.01,
     adjacency_weight: float | None = None,
     test_fraction: float = 0.1,
+    split: str = "random",
     posterior: str = "normal",
     gaussian_epochs: int = 0,
     decoder_dropout: float = 0.0,
     clip_norm: float | None = None,
     model=None,
+    callbacks=(),
     seed: int = 0,
     progress: bool = False,
 ) -> dict:
@@ -105,6 +107,11 @@ def pretrain_graphvae(
     ``clip_norm`` clips the gradient norm (:func:`~pyrolatent.inference.fit`). ``model``, a
     :class:`~pyrolatent.models.graph_vae.GraphVAE` (or a subclass) built by the caller,
     is pre-trained instead of the one the model options above describe (they are then unused).
+    ``split``: ``"random"`` (default) holds out a random ``test_fraction`` of the cells (a permutation
+    drawn with ``seed``), ``"first"`` trains on the first ``1 - test_fraction`` of the table's rows
+    and holds out the rest, as arch2vec's code does with NAS-Bench-201's indices.
+    ``callbacks`` (:class:`~pyrolatent.inference.Callback` objects) are passed on to
+    :func:`~pyrolatent.inference.fit` after the schedule's own.
     Returns ``{"model", "result", "metrics", "embedding" (n, latent_dim), "train_idx",
     "test_idx", "seconds"}``.
     """
@@ -117,6 +124,7 @@ def pretrain_graphvae(
         num_epochs = check_positive_int("num_epochs", num_epochs)
         posterior = check_choice("posterior", posterior, ("normal", "delta"))
         gaussian_epochs = check_positive_int("gaussian_epochs", gaussian_epochs, minimum=0)
+        split = check_choice("split", split, ("random", "first"))
     if gaussian_epochs and (posterior != "delta" or gaussian_epochs >= num_epochs):
         raise ValueError(
             "The 'gaussian_epochs' argument of pretrain_graphvae must be 0, or with posterior='delta' "
@@ -125,10 +133,13 @@ def pretrain_graphvae(
 
     data = table.graph_data()
     n = table.n_cells
-    generator = torch.Generator().manual_seed(seed)
-    perm = torch.randperm(n, generator=generator)
     n_test = round(test_fraction * n)
-    test_idx, train_idx = perm[:n_test], perm[n_test:]
+    if split == "first":
+        train_idx, test_idx = torch.arange(n - n_test), torch.arange(n - n_test, n)
+    else:
+        generator = torch.Generator().manual_seed(seed)
+        perm = torch.randperm(n, generator=generator)
+        test_idx, train_idx = perm[:n_test], perm[n_test:]
     train = {k: v[train_idx] for k, v in data.items()}
     if model is None:
         with seeded(seed):  # the initial weights too: without it two pre-trainings with one seed differ
@@ -146,10 +157,16 @@ def pretrain_graphvae(
         raise TypeError(f"The 'model' argument of pretrain_graphvae must be a GraphVAE. Got {type(model).__name__}.")
     model.train()
     guide = GraphVAEGuide(model, posterior="normal" if gaussian_epochs else posterior)
-    callbacks = ()
+    schedule = ()
     if gaussian_epochs:
         steps_per_epoch = -(-len(train_idx) // batch_size)
-        callbacks = (_PointEstimateAfter(gaussian_epochs * steps_per_epoch),)
+        schedule = (_PointEstimateAfter(gaussian_epochs * steps_per_epoch),)
+    if isinstance(callbacks, (Callback, str, bytes)) or not hasattr(callbacks, "__iter__"):
+        raise TypeError(
+            "The 'callbacks' argument of pretrain_graphvae must be a sequence of Callback objects "
+            f"(use () for none). Got {callbacks!r} instead."
+        )
+    callbacks = (*schedule, *callbacks)
     start = time.perf_counter()
     result = fit(
         model,

@@ -192,3 +192,42 @@ def test_batch_norm_encoder_trains_and_uses_running_statistics_in_eval_mode():
     assert model.training and all(torch.equal(m.running_mean, b) for m, b in zip(norms, before, strict=True))
     with pytest.raises(ValueError, match="'norm' argument of GraphVAE must be one of 'layer', 'batch'"):
         GraphVAE(norm="instance")
+
+
+def test_draw_stats_replace_the_node_mean_statistics_of_the_draws(monkeypatch):
+    # the prior draws are loc + scale * eps with eps from a generator seeded with `seed`; by default
+    # loc / scale are the mean / sd of the training cells' node means, with draw_stats the given pair
+    model, data = tiny_graphs()
+    ops, adj = data["ops"], data["adj"]
+    test_idx, train_idx = torch.tensor([0, 1]), torch.tensor([2, 3, 4, 5])
+    seen = []
+    decode = model.reconstruct_graph
+
+    def reconstruct_graph(z):  # called for the 2 held-out cells, then for the 50 draws
+        seen.append(z.clone())
+        return decode(z)
+
+    monkeypatch.setattr(model, "reconstruct_graph", reconstruct_graph)
+    eps = torch.randn((50, 8, 4), generator=torch.Generator().manual_seed(4))
+    loc, scale = torch.full((8, 4), 2.0), torch.full((8, 4), 0.5)
+    given = pretraining_metrics(model, ops, adj, train_idx, test_idx, num_samples=50, seed=4, draw_stats=(loc, scale))
+    torch.testing.assert_close(seen[-1], 2.0 + 0.5 * eps, rtol=0, atol=1e-6)
+    mu = model.node_means(ops[train_idx], adj[train_idx])
+    default = pretraining_metrics(model, ops, adj, train_idx, test_idx, num_samples=50, seed=4)
+    torch.testing.assert_close(seen[-1], mu.mean(0) + mu.std(0) * eps, rtol=0, atol=1e-6)
+    same = pretraining_metrics(
+        model, ops, adj, train_idx, test_idx, num_samples=50, seed=4, draw_stats=(mu.mean(0), mu.std(0))
+    )
+    torch.testing.assert_close(seen[-1], seen[-3], rtol=0, atol=0)  # the same draws, to the bit
+    assert same == pytest.approx(default, nan_ok=True)
+    assert given["reconstruction_accuracy"] == default["reconstruction_accuracy"]  # held-out cells unaffected
+
+
+@pytest.mark.parametrize(
+    "draw_stats", [(torch.zeros(8, 3), torch.ones(8, 3)), (torch.zeros(8, 4),), torch.zeros(8, 4), (None, None)]
+)
+def test_bad_draw_stats_are_refused(draw_stats):
+    model, data = tiny_graphs()
+    idx = torch.arange(6)
+    with pytest.raises(ValueError, match=r"'draw_stats' argument of pretraining_metrics must be a pair .*\(8, 4\)"):
+        pretraining_metrics(model, data["ops"], data["adj"], idx[3:], idx[:3], num_samples=5, draw_stats=draw_stats)

@@ -91,3 +91,39 @@ def test_arch2vec_schedule_freezes_the_batch_norm_statistics_after_the_first_epo
     moving = stats(2)
     torch.testing.assert_close(frozen, one, rtol=0, atol=0)
     assert not torch.allclose(moving, one)
+
+
+def test_first_split_trains_on_the_leading_rows_and_callbacks_see_every_step():
+    # split="first": the first 90 % of the rows train (arch2vec's code), the last 10 % are held out;
+    # the caller's callbacks run after the schedule's, once per step (36 cells, batch 8: 5 steps an epoch)
+    from pyrolatent.inference import Callback
+
+    class Count(Callback):
+        def __init__(self):
+            self.steps, self.delta = [], []
+
+        def on_step(self, info):
+            self.steps.append(info.step)
+            self.delta.append(info.guide.posterior == "delta")
+
+    table = _tiny_table()
+    count = Count()
+    options = dict(num_epochs=2, batch_size=8, latent_dim=2, hidden=8, n_layers=1, seed=1)
+    out = pretrain_graphvae(table, split="first", posterior="delta", gaussian_epochs=1, callbacks=(count,), **options)
+    torch.testing.assert_close(out["train_idx"], torch.arange(36), rtol=0, atol=0)
+    torch.testing.assert_close(out["test_idx"], torch.arange(36, 40), rtol=0, atol=0)
+    assert count.steps == list(range(10))
+    assert count.delta == [False] * 4 + [True] * 6  # the schedule's switch at step 4 runs first
+    random = pretrain_graphvae(table, **options)
+    assert sorted(torch.cat([random["train_idx"], random["test_idx"]]).tolist()) == list(range(40))
+    assert random["test_idx"].tolist() != list(range(36, 40))
+
+
+def test_bad_split_and_callbacks_are_refused():
+    table = _tiny_table()
+    with pytest.raises(ValueError, match="'split' argument of pretrain_graphvae must be one of 'random', 'first'"):
+        pretrain_graphvae(table, num_epochs=1, split="last")
+    from pyrolatent.inference import Callback
+
+    with pytest.raises(TypeError, match="'callbacks' argument of pretrain_graphvae must be a sequence"):
+        pretrain_graphvae(table, num_epochs=1, callbacks=Callback())
