@@ -66,23 +66,16 @@ class GINLayer(nn.Module):
         in_features = check_positive_int("in_features", in_features)
         out_features = check_positive_int("out_features", out_features)
         with owner(self):
-            self.norm_kind = check_choice("norm", norm, NORMS)
+            batch = check_choice("norm", norm, NORMS) == "batch"
         self.eps = nn.Parameter(torch.zeros(()))
-        if norm == "batch":
-            self.mlp = nn.Sequential(
-                nn.Linear(in_features, out_features),
-                NodeBatchNorm(out_features),
-                nn.ReLU(),
-                nn.Linear(out_features, out_features),
-            )
-            self.norm = NodeBatchNorm(out_features)
-        else:
-            self.mlp = nn.Sequential(
-                nn.Linear(in_features, out_features),
-                nn.ReLU(),
-                nn.Linear(out_features, out_features),
-            )
-            self.norm = nn.LayerNorm(out_features)
+        inner = (NodeBatchNorm(out_features),) if batch else ()  # GIN's batch norm after the first linear map
+        self.mlp = nn.Sequential(
+            nn.Linear(in_features, out_features),
+            *inner,
+            nn.ReLU(),
+            nn.Linear(out_features, out_features),
+        )
+        self.norm = NodeBatchNorm(out_features) if batch else nn.LayerNorm(out_features)
 
     def forward(self, h: torch.Tensor, adj: torch.Tensor) -> torch.Tensor:
         return torch.relu(self.norm(self.mlp((1 + self.eps) * h + adj @ h)))

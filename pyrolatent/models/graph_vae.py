@@ -56,7 +56,7 @@ from pyrolatent._validation import (
     owned,
     owner,
 )
-from pyrolatent.components.graph import GINEncoder, undirected
+from pyrolatent.components.graph import NORMS, GINEncoder, undirected
 from pyrolatent.models.base import LatentModel
 from pyrolatent.models.registry import ModelSpec, register
 
@@ -153,7 +153,7 @@ class GraphVAE(LatentModel):
         self.n_nodes = check_positive_int("n_nodes", n_nodes)
         self.n_types = check_positive_int("n_types", n_types)
         self.latent_dim = check_positive_int("latent_dim", latent_dim)
-        self.norm = check_choice("norm", norm, ("layer", "batch"))
+        self.norm = check_choice("norm", norm, NORMS)
         self.encoder = GINEncoder(n_types, latent_dim, hidden, n_layers, norm=norm)
         self.op_decoder = nn.Linear(latent_dim, n_types)
         if adjacency is None:
@@ -408,13 +408,12 @@ def pretraining_metrics(
         loc, scale = mu_train.mean(0), mu_train.std(0)
     else:
         shape = (model.n_nodes, model.latent_dim)
-        pair = isinstance(draw_stats, (tuple, list)) and len(draw_stats) == 2
-        if not pair or not all(isinstance(t, torch.Tensor) and tuple(t.shape) == shape for t in draw_stats):
-            got = (
-                [tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__ for t in draw_stats]
-                if pair
-                else repr(draw_stats)
-            )
+        got = (
+            [tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__ for t in draw_stats]
+            if isinstance(draw_stats, (tuple, list))
+            else repr(draw_stats)
+        )
+        if got != [shape, shape]:
             raise ValueError(
                 f"The 'draw_stats' argument of pretraining_metrics must be a pair of tensors of shape {shape} "
                 f"(the mean and sd of the node means); got {got}."

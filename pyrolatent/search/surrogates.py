@@ -274,7 +274,7 @@ class BatchedGP:
     The targets are standardised per run (or rank-warped, ``output="rank"``), the inputs
     standardised per run over the training points (``input_scaling="train"``) or taken as they
     are (``"none"``: e.g. features standardised or whitened once over the whole space, see
-    :func:`pyrolatent.search.embedding.whiten`). The kernel's length scales (one per input
+    :func:`pyrolatent.search.embedding.scale_features`). The kernel's length scales (one per input
     dimension with ``ard=True``, one shared by default), output scale and noise variance maximise
     the log marginal likelihood (Rasmussen & Williams eq. 2.30) by Adam, warm-started from the
     previous fit, within a box.
